@@ -1,0 +1,399 @@
+"""The state transition: from a parent state and a block to the next state.
+
+A block goes from bytes to a new state root in these steps, each a function here:
+
+1. ``validate_header(parent, header, ...)`` — the rules that need no execution:
+   chain id, height = parent + 1, time strictly after the parent's, ``prev_hash``,
+   the body roots (txs, proofs, evidence, last commit) match the body, the
+   validator-set hashes match the state, the proposer is a validator, the beacon
+   follows from the parent's.
+2. ``verify_last_commit`` — from height 2 on, the block carries the commit that
+   finalized its parent, signed by more than 2/3 of the parent's validators.
+3. ``execute_block(state, block, app)`` — modules' ``begin_block``; each
+   transaction through ``process_transaction``; modules' ``end_block``; the rest
+   of the pot to the proposer; the state folded into the tree.
+4. ``apply_block`` — 1 to 3, then the receipts root and state root computed by
+   execution must equal the header's, else ``InvalidBlock(BLOCK_BAD_ROOT)``.
+
+Transaction rule (``process_transaction``), for a transaction already checked
+stateless (size, chain id, signature):
+
+* ``nonce`` must equal the sender's account nonce;
+* ``gas_price = fee // gas_limit`` must be ≥ ``min_gas_price``;
+* ``gas_limit`` must cover the intrinsic gas
+  ``tx_base_gas + tx_byte_gas × len(tx_bytes)``;
+* the sender must hold ``fee``; it is reserved and the nonce incremented;
+* the kind executes; if it fails (``TxFailed``/``OutOfGas``) its writes are
+  reverted and the receipt says why (out of gas charges the whole ``gas_limit``);
+* ``charged = gas_used × gas_price`` goes to the block's pot and
+  ``fee − charged`` back to the sender.
+
+A transaction that breaks one of the first four rules makes the whole block
+invalid; a failing execution does not.  Value is conserved: the sum of all
+balances grows by exactly ``block_reward`` per block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from chain.block import Block, Commit, Header, ValidatorSet, beacon_next, last_commit_hash, verify_commit
+from chain.codec import decode, encode, expect_bytes, expect_int, expect_str, expect_versioned
+from chain.errors import ChainError, DecodeError, ErrorCode, InvalidBlock, InvalidTransaction
+from chain.merkle import merkle_root
+from chain.module import BlockEnv, BlockPot, Event, GasMeter, Module, OutOfGas, TxContext, TxFailed, TxKind
+from chain.params import ChainParams
+from chain.smt import state_key
+from chain.state import Account, StateCommit, StateDB
+from chain.tx import SignedTx, check_stateless
+from chain.types import Address, Hash32
+
+RECEIPT_OK = 0
+RECEIPT_FAILED = 1
+VALIDATORS_KEY = state_key("meta", b"validators")
+NEXT_VALIDATORS_KEY = state_key("meta", b"next_validators")
+
+
+# --- receipts ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The outcome of one transaction: ``[1, tx_hash, status, gas_used, fee_paid, reason, events]``."""
+
+    tx_hash: Hash32
+    status: int
+    gas_used: int
+    fee_paid: int
+    reason: str = ""
+    events: tuple[Event, ...] = ()
+
+    def encode_value(self) -> list[Any]:
+        return [1, bytes(self.tx_hash), self.status, self.gas_used, self.fee_paid, self.reason,
+                [e.encode_value() for e in self.events]]
+
+    def encode(self) -> bytes:
+        return encode(self.encode_value())
+
+    @classmethod
+    def decode_value(cls, value: Any) -> Receipt:
+        i = expect_versioned(value, "receipt", 1, 7)
+        events = []
+        for e in i[6]:
+            events.append(Event(expect_str(e[0], "event.module"), expect_str(e[1], "event.name"),
+                                tuple((str(k), v) for k, v in e[2])))
+        return cls(Hash32(expect_bytes(i[1], "receipt.tx_hash", length=32)),
+                   expect_int(i[2], "receipt.status", hi=1), expect_int(i[3], "receipt.gas_used"),
+                   expect_int(i[4], "receipt.fee_paid", hi=2**256), expect_str(i[5], "receipt.reason", max_len=1024),
+                   tuple(events))
+
+    @property
+    def ok(self) -> bool:
+        return self.status == RECEIPT_OK
+
+
+def encode_receipts(receipts: Sequence[Receipt]) -> bytes:
+    return encode([r.encode_value() for r in receipts])
+
+
+def decode_receipts(data: bytes) -> list[Receipt]:
+    value = decode(data, max_size=64 * 1024 * 1024)
+    if not isinstance(value, list):
+        raise DecodeError("receipts: expected an array", code=ErrorCode.DECODE_SHAPE)
+    return [Receipt.decode_value(v) for v in value]
+
+
+# --- the kernel's own transaction kind -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """``transfer`` payload: ``[to, amount]``."""
+
+    to: Address
+    amount: int
+
+
+class TransferKind:
+    """Move ``amount`` from the sender to ``to``; costs ``transfer_gas``."""
+
+    name = "transfer"
+
+    def __init__(self, params: ChainParams) -> None:
+        self._gas = params.transfer_gas
+
+    def decode_payload(self, value: Any) -> Transfer:
+        if not isinstance(value, list) or len(value) != 2:
+            raise DecodeError("transfer payload: expected [to, amount]", code=ErrorCode.DECODE_SHAPE)
+        return Transfer(Address(expect_bytes(value[0], "transfer.to", length=20)),
+                        expect_int(value[1], "transfer.amount", hi=2**128 - 1))
+
+    def execute(self, state: StateDB, ctx: TxContext, payload: Transfer) -> None:
+        ctx.gas.charge(self._gas)
+        if not state.debit(ctx.sender, payload.amount):
+            raise TxFailed("insufficient balance for the transferred amount",
+                           code=ErrorCode.TX_INSUFFICIENT_BALANCE)
+        state.credit(payload.to, payload.amount)
+        ctx.events.append(Event("bank", "transfer", (("from", bytes(ctx.sender)), ("to", bytes(payload.to)),
+                                                     ("amount", payload.amount))))
+
+
+# --- the application: kernel + modules -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    """The composed chain: its id, kernel parameters, modules and every tx kind."""
+
+    chain_id: str
+    params: ChainParams
+    modules: tuple[Module, ...] = ()
+    kinds: Mapping[str, TxKind] = field(default_factory=dict)
+
+    @classmethod
+    def compose(cls, chain_id: str, params: ChainParams, modules: Iterable[Module]) -> Application:
+        mods = tuple(modules)
+        kinds: dict[str, TxKind] = {"transfer": TransferKind(params)}
+        for m in mods:
+            for name, kind in m.tx_kinds().items():
+                if name in kinds:
+                    raise ValueError(f"transaction kind {name!r} registered twice")
+                kinds[name] = kind
+        return cls(chain_id, params, mods, kinds)
+
+
+def intrinsic_gas(tx: SignedTx, params: ChainParams) -> int:
+    return params.tx_base_gas + params.tx_byte_gas * len(tx.raw)
+
+
+def check_against_account(tx: SignedTx, account: Account, app: Application, *, expected_nonce: int | None = None) -> Any:
+    """The stateful admission rules shared by the mempool and ``process_transaction``.
+
+    Returns the decoded payload.  ``expected_nonce`` lets the mempool check a
+    transaction queued behind pending ones from the same sender.
+    """
+    body = tx.body
+    params = app.params
+    nonce = account.nonce if expected_nonce is None else expected_nonce
+    if body.nonce < nonce:
+        raise InvalidTransaction(f"nonce {body.nonce} already used (next is {nonce})",
+                                 code=ErrorCode.TX_NONCE_TOO_LOW, expected=nonce, got=body.nonce)
+    if body.nonce > nonce:
+        raise InvalidTransaction(f"nonce {body.nonce} is ahead of the next nonce {nonce}",
+                                 code=ErrorCode.TX_NONCE_GAP, expected=nonce, got=body.nonce)
+    if body.gas_price < params.min_gas_price:
+        raise InvalidTransaction(f"gas price {body.gas_price} below the minimum {params.min_gas_price}",
+                                 code=ErrorCode.TX_FEE_TOO_LOW)
+    need = intrinsic_gas(tx, params)
+    if body.gas_limit < need:
+        raise InvalidTransaction(f"gas limit {body.gas_limit} below the intrinsic gas {need}",
+                                 code=ErrorCode.TX_GAS_LIMIT)
+    if body.gas_limit > params.block_gas_limit:
+        raise InvalidTransaction("gas limit above the block gas limit", code=ErrorCode.TX_GAS_LIMIT)
+    kind = app.kinds.get(body.kind)
+    if kind is None:
+        raise InvalidTransaction(f"unknown transaction kind {body.kind!r}", code=ErrorCode.TX_UNKNOWN_KIND)
+    try:
+        payload = kind.decode_payload(body.payload)
+    except DecodeError as exc:
+        raise InvalidTransaction(f"bad {body.kind} payload: {exc}", code=ErrorCode.TX_BAD_PAYLOAD) from exc
+    if account.balance < body.fee:
+        raise InvalidTransaction(f"balance {account.balance} cannot cover the fee {body.fee}",
+                                 code=ErrorCode.TX_INSUFFICIENT_BALANCE)
+    return payload
+
+
+def process_transaction(state: StateDB, tx: SignedTx, env: BlockEnv, app: Application, pot: BlockPot) -> Receipt:
+    """Apply one transaction (see the module docstring); raises ``InvalidTransaction``."""
+    sender = tx.sender
+    account = state.get_account(sender)
+    payload = check_against_account(tx, account, app)
+    body = tx.body
+    state.put_account(sender, Account(account.balance - body.fee, account.nonce + 1, account.code_hash))
+    meter = GasMeter(body.gas_limit, intrinsic_gas(tx, app.params))
+    ctx = TxContext(tx, env, meter)
+    mark = state.snapshot()
+    status, reason = RECEIPT_OK, ""
+    try:
+        app.kinds[body.kind].execute(state, ctx, payload)
+    except (TxFailed, OutOfGas) as exc:
+        state.revert(mark)
+        status, reason = RECEIPT_FAILED, exc.message
+        ctx.events.clear()
+    charged = meter.used * body.gas_price
+    state.credit(sender, body.fee - charged)
+    pot.fees += charged
+    return Receipt(tx.hash, status, meter.used, charged, reason, tuple(ctx.events))
+
+
+# --- validator sets in state -------------------------------------------------------------
+
+
+def load_validators(state: StateDB, key: bytes = VALIDATORS_KEY) -> ValidatorSet:
+    raw = state.get(key)
+    if raw is None:
+        raise InvalidBlock("state holds no validator set", code=ErrorCode.BLOCK_BAD_VALIDATORS)
+    return ValidatorSet.decode_value(decode(raw, max_size=1024 * 1024))
+
+
+# --- blocks ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BlockOutput:
+    """What executing a block produced."""
+
+    state: StateCommit
+    receipts: tuple[Receipt, ...]
+    receipts_root: Hash32
+    events: tuple[Event, ...]
+
+    @property
+    def state_root(self) -> Hash32:
+        return Hash32(self.state.root)
+
+
+def body_roots(block: Block) -> dict[str, bytes]:
+    return {
+        "txs_root": merkle_root(block.txs),
+        "proofs_root": merkle_root(block.proofs),
+        "evidence_root": merkle_root(block.evidence),
+        "last_commit_hash": last_commit_hash(block.last_commit),
+    }
+
+
+def validate_header(parent: Header, block: Block, state: StateDB, app: Application) -> None:
+    """The header rules that need no execution; ``InvalidBlock`` naming the broken rule.
+
+    ``state`` is the parent's post-state (it holds the validator sets).
+    """
+    h = block.header
+    if h.chain_id != app.chain_id:
+        raise InvalidBlock(f"block is for chain {h.chain_id!r}", code=ErrorCode.BLOCK_BAD_CHAIN)
+    if h.height != parent.height + 1:
+        raise InvalidBlock(f"height {h.height} does not follow {parent.height}", code=ErrorCode.BLOCK_BAD_HEIGHT)
+    if h.prev_hash != parent.hash():
+        raise InvalidBlock("prev_hash is not the parent's hash", code=ErrorCode.BLOCK_BAD_PARENT)
+    if h.time_ms <= parent.time_ms:
+        raise InvalidBlock(f"time {h.time_ms} not after the parent's {parent.time_ms}", code=ErrorCode.BLOCK_BAD_TIME)
+    if len(block.txs) > app.params.max_block_txs:
+        raise InvalidBlock("too many transactions", code=ErrorCode.BLOCK_TOO_LARGE)
+    if len(block.encode()) > app.params.max_block_bytes:
+        raise InvalidBlock("block too large", code=ErrorCode.BLOCK_TOO_LARGE)
+    for name, value in body_roots(block).items():
+        if getattr(h, name) != value:
+            raise InvalidBlock(f"{name} does not match the block body", code=ErrorCode.BLOCK_BAD_ROOT, field=name)
+    validators = load_validators(state)
+    if h.validators_hash != validators.hash():
+        raise InvalidBlock("validators_hash does not match state", code=ErrorCode.BLOCK_BAD_VALIDATORS)
+    if h.next_validators_hash != load_validators(state, NEXT_VALIDATORS_KEY).hash():
+        raise InvalidBlock("next_validators_hash does not match state", code=ErrorCode.BLOCK_BAD_VALIDATORS)
+    if validators.get(h.proposer) is None:
+        raise InvalidBlock("proposer is not a validator", code=ErrorCode.BLOCK_BAD_PROPOSER)
+    if h.beacon != beacon_next(parent.beacon, h.beacon_reveal):
+        raise InvalidBlock("beacon does not follow from the parent's", code=ErrorCode.BLOCK_BAD_BEACON)
+
+
+def verify_last_commit(parent: Header, block: Block, parent_validators: ValidatorSet) -> None:
+    """Block ``h ≥ 2`` must carry a valid commit for block ``h − 1``; block 1 carries none."""
+    commit = block.last_commit
+    if parent.height == 0:
+        if commit is not None:
+            raise InvalidBlock("the first block carries no last commit", code=ErrorCode.BLOCK_BAD_COMMIT)
+        return
+    if commit is None:
+        raise InvalidBlock("missing last commit", code=ErrorCode.BLOCK_BAD_COMMIT)
+    verify_commit(commit, chain_id=parent.chain_id, validators=parent_validators,
+                  height=parent.height, block_hash=parent.hash())
+
+
+def _execute(state: StateDB, header: Header, txs: Sequence[bytes], app: Application, *,
+             verified: frozenset[bytes] | set[bytes], drop_invalid: bool) -> tuple[list[bytes], BlockOutput]:
+    """Hooks, transactions, pot; with ``drop_invalid`` an invalid transaction is left out instead of failing."""
+    env = BlockEnv(header.chain_id, header.height, header.time_ms, header.proposer, bytes(header.beacon))
+    events: list[Event] = []
+    for m in app.modules:
+        events.extend(m.begin_block(state, env))
+    pot = BlockPot(fees=0, reward=app.params.block_reward)
+    receipts: list[Receipt] = []
+    included: list[bytes] = []
+    gas_total = 0
+    for index, raw in enumerate(txs):
+        mark = state.snapshot()
+        fees_before = pot.fees
+        try:
+            tx = SignedTx.decode(raw, max_size=app.params.max_tx_bytes)
+            if tx.hash not in verified:
+                check_stateless(tx, chain_id=app.chain_id, max_tx_bytes=app.params.max_tx_bytes)
+            if gas_total + tx.body.gas_limit > app.params.block_gas_limit:
+                raise InvalidTransaction("block gas limit exceeded", code=ErrorCode.TX_GAS_LIMIT)
+            receipt = process_transaction(state, tx, env, app, pot)
+        except ChainError as exc:
+            if drop_invalid:
+                state.revert(mark)
+                pot.fees = fees_before
+                continue
+            raise InvalidBlock(f"transaction {index} is invalid: {exc.message}", code=ErrorCode.BLOCK_INVALID,
+                               index=index, tx_code=int(exc.code)) from exc
+        gas_total += tx.body.gas_limit
+        receipts.append(receipt)
+        included.append(raw)
+    for m in app.modules:
+        events.extend(m.end_block(state, env, pot))
+    state.credit(header.proposer, pot.remaining)
+    commit = state.commit()
+    out = BlockOutput(commit, tuple(receipts), Hash32(merkle_root([r.encode() for r in receipts])), tuple(events))
+    return included, out
+
+
+def execute_block(state: StateDB, block: Block, app: Application, *,
+                  verified: frozenset[bytes] | set[bytes] = frozenset()) -> BlockOutput:
+    """Run a block's transactions and hooks against ``state`` (the parent's post-state).
+
+    ``verified`` holds hashes of transactions whose signatures the caller has
+    already checked (the mempool's signature cache); all others are checked here.
+    Raises ``InvalidBlock`` if any transaction is invalid.
+    """
+    return _execute(state, block.header, block.txs, app, verified=verified, drop_invalid=False)[1]
+
+
+def apply_block(state: StateDB, parent: Header, block: Block, app: Application, *,
+                verified: frozenset[bytes] | set[bytes] = frozenset()) -> BlockOutput:
+    """Validate and execute ``block`` on top of ``parent``; every root is recomputed and compared."""
+    validate_header(parent, block, state, app)
+    verify_last_commit(parent, block, load_validators(state))
+    out = execute_block(state, block, app, verified=verified)
+    if out.receipts_root != block.header.receipts_root:
+        raise InvalidBlock("receipts_root does not match execution", code=ErrorCode.BLOCK_BAD_ROOT,
+                           field="receipts_root")
+    if out.state_root != block.header.state_root:
+        raise InvalidBlock("state_root does not match execution", code=ErrorCode.BLOCK_BAD_ROOT, field="state_root",
+                           expected=bytes(out.state_root).hex(), got=bytes(block.header.state_root).hex())
+    return out
+
+
+def build_block(state: StateDB, parent: Header, app: Application, *, txs: Sequence[bytes], time_ms: int,
+                proposer: Address, last_commit: Commit | None = None, beacon_reveal: bytes = b"",
+                verified: frozenset[bytes] | set[bytes] = frozenset()) -> tuple[Block, BlockOutput]:
+    """Assemble a block for a proposer from candidate transactions.
+
+    Candidates that turn out invalid against the state (stale nonce, balance
+    spent by an earlier one) are left out, so the result always passes
+    ``apply_block`` on the same parent.  ``state`` is consumed.
+    """
+    validators = load_validators(state)
+    header = Header(
+        chain_id=app.chain_id, height=parent.height + 1, time_ms=time_ms, prev_hash=parent.hash(),
+        last_commit_hash=last_commit_hash(last_commit), txs_root=Hash32(bytes(32)),
+        proofs_root=Hash32(merkle_root(())), evidence_root=Hash32(merkle_root(())),
+        receipts_root=Hash32(bytes(32)), state_root=Hash32(bytes(32)),
+        validators_hash=validators.hash(),
+        next_validators_hash=load_validators(state, NEXT_VALIDATORS_KEY).hash(),
+        proposer=proposer, beacon_reveal=beacon_reveal, beacon=beacon_next(parent.beacon, beacon_reveal),
+    )
+    included, out = _execute(state, header, txs, app, verified=verified, drop_invalid=True)
+    header = replace(header, txs_root=Hash32(merkle_root(included)), receipts_root=out.receipts_root,
+                     state_root=out.state_root)
+    return Block(header, tuple(included), last_commit=last_commit), out

@@ -1,0 +1,129 @@
+"""The small protocol through which the kernel runs modules (DESIGN §1).
+
+A module contributes transaction kinds and begin/end-block hooks.  The kernel
+knows nothing else about it.  ``apply_block`` runs, in this fixed order:
+every module's ``begin_block`` (in the application's module order), the
+transactions in block order, every module's ``end_block``, then pays what is
+left of the block's pot (fees plus block reward) to the proposer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chain.errors import ChainError, ErrorCode
+from chain.state import StateDB
+from chain.tx import SignedTx
+from chain.types import Address
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something a transaction or hook reports; recorded in receipts."""
+
+    module: str
+    name: str
+    attrs: tuple[tuple[str, Any], ...] = ()
+
+    def encode_value(self) -> list[Any]:
+        return [self.module, self.name, [[k, v] for k, v in self.attrs]]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockEnv:
+    """What a block exposes to execution: nothing here comes from a clock."""
+
+    chain_id: str
+    height: int
+    time_ms: int
+    proposer: Address
+    beacon: bytes
+
+
+class OutOfGas(ChainError):
+    """Execution ran past the transaction's ``gas_limit``."""
+
+
+class TxFailed(ChainError):
+    """The transaction is valid but its execution failed; becomes a failed receipt."""
+
+
+@dataclass(slots=True)
+class GasMeter:
+    """Counts gas for one transaction; ``charge`` raises ``OutOfGas`` past the limit."""
+
+    limit: int
+    used: int = 0
+
+    def charge(self, amount: int) -> None:
+        if amount < 0:
+            raise ValueError("negative gas")
+        if self.used + amount > self.limit:
+            self.used = self.limit
+            raise OutOfGas("out of gas", code=ErrorCode.TX_GAS_LIMIT)
+        self.used += amount
+
+
+@dataclass(slots=True)
+class TxContext:
+    """Passed to a kind's ``execute``."""
+
+    tx: SignedTx
+    env: BlockEnv
+    gas: GasMeter
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def sender(self) -> Address:
+        return self.tx.sender
+
+
+class TxKind(Protocol):
+    """One transaction kind."""
+
+    name: str
+
+    def decode_payload(self, value: Any) -> Any:
+        """Check and convert the payload; ``DecodeError`` if malformed."""
+        ...
+
+    def execute(self, state: StateDB, ctx: TxContext, payload: Any) -> None:
+        """Apply the transaction; raise ``TxFailed`` / ``OutOfGas`` to fail it."""
+        ...
+
+
+@dataclass(slots=True)
+class BlockPot:
+    """The block's fees and newly minted reward, shared out at end of block."""
+
+    fees: int
+    reward: int
+    taken: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.fees + self.reward
+
+    def take(self, amount: int) -> int:
+        if amount < 0 or self.taken + amount > self.total:
+            raise ValueError("pot overdrawn")
+        self.taken += amount
+        return amount
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.taken
+
+
+class Module(Protocol):
+    """A chain module (``aicf``, ``capabilities``, ...)."""
+
+    name: str
+
+    def tx_kinds(self) -> Mapping[str, TxKind]: ...
+
+    def begin_block(self, state: StateDB, env: BlockEnv) -> list[Event]: ...
+
+    def end_block(self, state: StateDB, env: BlockEnv, pot: BlockPot) -> list[Event]: ...

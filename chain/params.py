@@ -1,0 +1,47 @@
+"""Chain parameters fixed at genesis (the kernel's part; modules have their own).
+
+All amounts are integers in the smallest unit; all ratios are basis points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from chain.codec import encode
+
+
+@dataclass(frozen=True, slots=True)
+class ChainParams:
+    """The kernel's consensus parameters."""
+
+    max_block_bytes: int = 4 * 1024 * 1024
+    """Cap on an encoded block."""
+    max_block_txs: int = 10_000
+    """Cap on the number of transactions in a block."""
+    max_tx_bytes: int = 64 * 1024
+    """Cap on an encoded transaction."""
+    block_gas_limit: int = 200_000_000
+    """Cap on the sum of ``gas_limit`` over a block's transactions."""
+    min_gas_price: int = 1
+    """The lowest ``fee // gas_limit`` a transaction may bid."""
+    tx_base_gas: int = 10_000
+    """Intrinsic gas of every transaction."""
+    tx_byte_gas: int = 10
+    """Intrinsic gas per byte of the encoded transaction."""
+    transfer_gas: int = 2_000
+    """Gas of the ``transfer`` kind on top of the intrinsic gas."""
+    block_reward: int = 1_000_000
+    """New units minted per block (the "issuance" of DESIGN §8)."""
+    epoch_length: int = 100
+    """Blocks per epoch: validator-set changes and AICF settlement happen at its boundaries."""
+    address_prefix: str = "cairn"
+    """Human-readable prefix of bech32m addresses."""
+    max_memory_bytes: int = 512 * 1024 * 1024
+    """WASM linear-memory cap (DESIGN §6)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def encode(self) -> bytes:
+        return encode(self.to_json())

@@ -1,0 +1,76 @@
+"""From a genesis document to the application, the genesis state and block 0.
+
+* ``make_application(genesis)`` composes the kernel with the modules (in this
+  fixed order: ``aicf``) and the chain parameters — what ``node`` runs and what
+  tests build without I/O.
+* ``build_genesis_state(genesis)`` credits the initial balances, writes the
+  validator set (current and next) and the parameters into state, and folds it
+  into the tree.
+* ``genesis_header`` is block 0: height 0, the genesis time, empty body roots,
+  zero ``prev_hash``, the genesis state root, and
+  ``beacon_0 = H(b"cairn/beacon-genesis/v1", genesis.hash())``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aicf.module import AicfModule
+from chain.apply import NEXT_VALIDATORS_KEY, VALIDATORS_KEY, Application
+from chain.block import Header, Validator, ValidatorSet
+from chain.codec import encode
+from chain.hashing import H
+from chain.kv import MemoryKV
+from chain.merkle import merkle_root
+from chain.smt import EMPTY_ROOT, state_key
+from chain.state import StateCommit, StateDB
+from chain.types import ZERO_HASH, Address, Hash32
+from genesis.fields import dump_dataclass
+from genesis.schema import Genesis
+
+
+def make_application(genesis: Genesis) -> Application:
+    """The kernel and modules composed with this chain's parameters."""
+    return Application.compose(genesis.chain_id, genesis.params, [AicfModule(genesis.aicf)])
+
+
+def validator_set(genesis: Genesis) -> ValidatorSet:
+    return ValidatorSet.of(Validator(v.address, v.pubkey, v.power) for v in genesis.validators)
+
+
+@dataclass(frozen=True, slots=True)
+class GenesisOutput:
+    header: Header
+    state: StateCommit
+
+
+def build_genesis(genesis: Genesis) -> GenesisOutput:
+    """The genesis state (as tree writes) and block 0's header."""
+    state = StateDB(MemoryKV(), EMPTY_ROOT)
+    for address, amount in genesis.initial_balances:
+        state.credit(address, amount)
+    vals = validator_set(genesis)
+    state.set(VALIDATORS_KEY, vals.encode())
+    state.set(NEXT_VALIDATORS_KEY, vals.encode())
+    state.set(state_key("param", b"chain"), genesis.params.encode())
+    state.set(state_key("param", b"aicf"), encode(dump_dataclass(genesis.aicf)))
+    commit = state.commit()
+    empty = Hash32(merkle_root(()))
+    header = Header(
+        chain_id=genesis.chain_id,
+        height=0,
+        time_ms=genesis.genesis_time_ms,
+        prev_hash=ZERO_HASH,
+        last_commit_hash=ZERO_HASH,
+        txs_root=empty,
+        proofs_root=empty,
+        evidence_root=empty,
+        receipts_root=empty,
+        state_root=Hash32(commit.root),
+        validators_hash=vals.hash(),
+        next_validators_hash=vals.hash(),
+        proposer=Address(bytes(20)),
+        beacon_reveal=b"",
+        beacon=Hash32(H(b"cairn/beacon-genesis/v1", genesis.hash())),
+    )
+    return GenesisOutput(header, commit)

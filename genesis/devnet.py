@@ -1,0 +1,41 @@
+"""The built-in devnet genesis.
+
+Its keys are derived from public labels (``PrivateKey.derive``), so anyone can
+sign for them: the devnet is for laptops and tests, never for value.  The chain
+id ends in ``-devnet`` so that nothing else can mistake it for a real chain.
+
+* validators: ``devnet/validator/<i>``, power 100 each;
+* funded accounts: ``devnet/account/<i>`` for i in 0..9, 10^15 units each.
+"""
+
+from __future__ import annotations
+
+from chain.keys import PrivateKey
+from genesis.schema import Genesis, GenesisValidator
+
+DEVNET_CHAIN_ID = "cairn-devnet"
+DEVNET_TIME_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+DEVNET_ACCOUNTS = 10
+DEVNET_BALANCE = 10**15
+
+
+def devnet_validator_key(index: int) -> PrivateKey:
+    return PrivateKey.derive(f"devnet/validator/{index}")
+
+
+def devnet_account_key(index: int) -> PrivateKey:
+    return PrivateKey.derive(f"devnet/account/{index}")
+
+
+def devnet_genesis(validators: int = 1, chain_id: str = DEVNET_CHAIN_ID) -> Genesis:
+    """The devnet genesis with ``validators`` validators."""
+    return Genesis(
+        chain_id=chain_id,
+        genesis_time_ms=DEVNET_TIME_MS,
+        initial_balances=tuple(
+            sorted((devnet_account_key(i).address, DEVNET_BALANCE) for i in range(DEVNET_ACCOUNTS))
+        ),
+        validators=tuple(
+            GenesisValidator(f"validator-{i}", devnet_validator_key(i).public_key, 100) for i in range(validators)
+        ),
+    )
