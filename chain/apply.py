@@ -35,7 +35,7 @@ balances grows by exactly ``block_reward`` per block.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -310,7 +310,7 @@ def verify_last_commit(parent: Header, block: Block, parent_validators: Validato
 
 
 def _execute(state: StateDB, header: Header, txs: Sequence[bytes], app: Application, *,
-             verified: frozenset[bytes] | set[bytes], drop_invalid: bool) -> tuple[list[bytes], BlockOutput]:
+             verified: Container[bytes], drop_invalid: bool) -> tuple[list[bytes], BlockOutput]:
     """Hooks, transactions, pot; with ``drop_invalid`` an invalid transaction is left out instead of failing."""
     env = BlockEnv(header.chain_id, header.height, header.time_ms, header.proposer, bytes(header.beacon))
     events: list[Event] = []
@@ -349,7 +349,7 @@ def _execute(state: StateDB, header: Header, txs: Sequence[bytes], app: Applicat
 
 
 def execute_block(state: StateDB, block: Block, app: Application, *,
-                  verified: frozenset[bytes] | set[bytes] = frozenset()) -> BlockOutput:
+                  verified: Container[bytes] = frozenset()) -> BlockOutput:
     """Run a block's transactions and hooks against ``state`` (the parent's post-state).
 
     ``verified`` holds hashes of transactions whose signatures the caller has
@@ -360,7 +360,7 @@ def execute_block(state: StateDB, block: Block, app: Application, *,
 
 
 def apply_block(state: StateDB, parent: Header, block: Block, app: Application, *,
-                verified: frozenset[bytes] | set[bytes] = frozenset()) -> BlockOutput:
+                verified: Container[bytes] = frozenset()) -> BlockOutput:
     """Validate and execute ``block`` on top of ``parent``; every root is recomputed and compared."""
     validate_header(parent, block, state, app)
     verify_last_commit(parent, block, load_validators(state))
@@ -376,7 +376,7 @@ def apply_block(state: StateDB, parent: Header, block: Block, app: Application, 
 
 def build_block(state: StateDB, parent: Header, app: Application, *, txs: Sequence[bytes], time_ms: int,
                 proposer: Address, last_commit: Commit | None = None, beacon_reveal: bytes = b"",
-                verified: frozenset[bytes] | set[bytes] = frozenset()) -> tuple[Block, BlockOutput]:
+                verified: Container[bytes] = frozenset()) -> tuple[Block, BlockOutput]:
     """Assemble a block for a proposer from candidate transactions.
 
     Candidates that turn out invalid against the state (stale nonce, balance

@@ -1,0 +1,372 @@
+"""The ``cairn`` command line.
+
+Every command prints human-readable text, or one JSON document with ``--json``.
+Errors print one line ``error: ...`` on stderr and exit 1; usage errors exit 2.
+
+    cairn init [--home H] [--devnet] [--chain-id ID] [--fund ADDR=AMOUNT ...]
+    cairn run [--home H]
+    cairn devnet [--home H]                   init with the built-in devnet genesis if needed, then run
+    cairn check [--home H]                    offline consistency check of a stopped node's data
+    cairn keys new|list|show NAME             keyring in $CAIRN_KEYRING or ~/.cairn/keys
+    cairn tx transfer --from NAME --to ADDR --amount N [--fee F] [--gas-limit G] [--wait]
+    cairn query account ADDR | block [HEIGHT|HASH] | tx HASH
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from chain.errors import ChainError, DecodeError
+from chain.keys import PrivateKey, decode_address, encode_address
+from chain.tx import TxBody
+from node.client import NodeUnreachable, RpcClient, RpcClientError
+from node.home import Home, HomeError, read_key, write_key
+
+DEFAULT_RPC = "http://127.0.0.1:26657"
+DEFAULT_HOME = os.environ.get("CAIRN_HOME", str(Path.home() / ".cairn" / "node"))
+
+
+class CliError(Exception):
+    """A failure reported as one line on stderr with exit status 1."""
+
+
+def _emit(args: argparse.Namespace, doc: Any, text: str | Callable[[], str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        print(text() if callable(text) else text)
+
+
+# --- keys ---------------------------------------------------------------------------
+
+
+def keyring_dir(args: argparse.Namespace) -> Path:
+    return Path(args.keyring or os.environ.get("CAIRN_KEYRING") or Path.home() / ".cairn" / "keys")
+
+
+def _key_path(args: argparse.Namespace, name: str) -> Path:
+    if not name or "/" in name or name.startswith(".") or len(name) > 64:
+        raise CliError(f"invalid key name {name!r}")
+    return keyring_dir(args) / f"{name}.json"
+
+
+def load_signer(args: argparse.Namespace, name: str) -> PrivateKey:
+    """A keyring entry, or ``devnet:N`` for the public devnet account keys."""
+    if name.startswith("devnet:"):
+        index = name.split(":", 1)[1]
+        if not index.isdigit():
+            raise CliError("devnet keys are named devnet:0 .. devnet:9")
+        from genesis.devnet import devnet_account_key
+
+        return devnet_account_key(int(index))
+    path = _key_path(args, name)
+    if not path.exists():
+        raise CliError(f"no key named {name!r} in {keyring_dir(args)}")
+    return read_key(path)
+
+
+def _key_doc(name: str, key: PrivateKey, prefix: str) -> dict[str, Any]:
+    return {"name": name, "address": encode_address(key.address, prefix), "pubkey": bytes(key.public_key).hex()}
+
+
+def cmd_keys(args: argparse.Namespace) -> None:
+    prefix = args.prefix
+    if args.keys_cmd == "new":
+        path = _key_path(args, args.name)
+        if path.exists():
+            raise CliError(f"a key named {args.name!r} already exists")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = PrivateKey.from_seed(os.urandom(32))
+        write_key(path, key)
+        doc = _key_doc(args.name, key, prefix)
+        _emit(args, doc, f"{args.name}  {doc['address']}")
+    elif args.keys_cmd == "list":
+        d = keyring_dir(args)
+        docs = [_key_doc(p.stem, read_key(p), prefix) for p in sorted(d.glob("*.json"))] if d.is_dir() else []
+        _emit(args, docs, lambda: "\n".join(f"{k['name']}  {k['address']}" for k in docs) or "(no keys)")
+    else:
+        doc = _key_doc(args.name, load_signer(args, args.name), prefix)
+        _emit(args, doc, f"name:    {doc['name']}\naddress: {doc['address']}\npubkey:  {doc['pubkey']}")
+
+
+# --- node ---------------------------------------------------------------------------
+
+
+def _parse_fund(items: Sequence[str], prefix: str) -> list[tuple[bytes, int]]:
+    out = []
+    for item in items:
+        addr, sep, amount = item.partition("=")
+        if not sep or not amount.isdigit():
+            raise CliError(f"--fund expects ADDRESS=AMOUNT, got {item!r}")
+        out.append((decode_address(addr, prefix), int(amount)))
+    return out
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    from genesis.devnet import devnet_genesis, devnet_validator_key
+    from genesis.schema import Genesis, GenesisValidator
+
+    home = Home(Path(args.home))
+    if args.devnet:
+        genesis, key = devnet_genesis(1), devnet_validator_key(0)
+    else:
+        key = PrivateKey.from_seed(os.urandom(32))
+        base = devnet_genesis(1)
+        balances = dict(_parse_fund(args.fund or [], base.params.address_prefix))
+        genesis = Genesis(
+            chain_id=args.chain_id, genesis_time_ms=time.time_ns() // 1_000_000 // 1000 * 1000,
+            initial_balances=tuple(sorted(balances.items())),  # type: ignore[arg-type]
+            validators=(GenesisValidator("validator-0", key.public_key, 100),),
+        )
+        from genesis.schema import parse_genesis
+
+        genesis = parse_genesis(genesis.to_json())  # validate what we are about to write
+    home.init(genesis, key, rpc=args.rpc_laddr)
+    doc = {"home": str(home.path), "chain_id": genesis.chain_id,
+           "validator": encode_address(key.address, genesis.params.address_prefix)}
+    _emit(args, doc, f"initialized {home.path} for chain {genesis.chain_id} (validator {doc['validator']})")
+
+
+def _run(home: Home) -> None:
+    import trio
+
+    from node.logs import configure
+    from node.service import run_home
+
+    config = home.load_config()
+    configure(config.log_format, config.log_level)
+    try:
+        trio.run(run_home, home)
+    except KeyboardInterrupt:
+        pass
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    home = Home(Path(args.home))
+    if not home.exists():
+        raise CliError(f"{home.path} holds no node; run `cairn init --home {home.path}` first")
+    _run(home)
+
+
+def cmd_devnet(args: argparse.Namespace) -> None:
+    from genesis.devnet import devnet_genesis, devnet_validator_key
+
+    home = Home(Path(args.home))
+    if not home.exists():
+        home.init(devnet_genesis(1), devnet_validator_key(0), rpc=args.rpc_laddr)
+        print(f"initialized devnet home {home.path}", file=sys.stderr)
+    _run(home)
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    from node.check import check_home
+
+    report = check_home(Home(Path(args.home)))
+    _emit(args, report, f"ok: head {report['height']} {report['head_hash'][:16]}…, "
+                        f"state root {report['state_root'][:16]}… matches {report['accounts']} flat entries")
+
+
+# --- transactions and queries ---------------------------------------------------------
+
+
+def _client(args: argparse.Namespace) -> RpcClient:
+    return RpcClient(args.rpc)
+
+
+def _wait_receipt(client: RpcClient, tx_hash: str, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return client.call("tx.getReceipt", hash=tx_hash)
+        except RpcClientError as exc:
+            if exc.data is None or exc.data.get("name") != "NOT_FOUND" or time.monotonic() > deadline:
+                if time.monotonic() > deadline:
+                    raise CliError(f"transaction {tx_hash} not committed within {timeout:.0f}s") from None
+                raise
+        time.sleep(0.1)
+
+
+def cmd_tx_transfer(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        status = client.call("node.status")
+        prefix = status["address_prefix"]
+        key = load_signer(args, args.sender)
+        try:
+            to = decode_address(args.to, prefix)
+        except DecodeError as exc:
+            raise CliError(f"--to: {exc.message}") from None
+        nonce = args.nonce
+        if nonce is None:
+            nonce = client.call("state.getAccount", address=encode_address(key.address, prefix))["next_nonce"]
+        gas_limit = args.gas_limit
+        fee = args.fee if args.fee is not None else gas_limit * status.get("min_gas_price", 1)
+        body = TxBody(status["chain_id"], nonce, key.public_key, fee, gas_limit, "transfer", [bytes(to), args.amount])
+        tx = body.sign(key)
+        tx_hash = client.call("tx.send", tx=tx.raw.hex())["hash"]
+        if not args.wait:
+            _emit(args, {"hash": tx_hash}, tx_hash)
+            return 0
+        receipt = _wait_receipt(client, tx_hash, args.timeout)
+        _emit(args, receipt, lambda: _receipt_text(receipt))
+        return 0 if receipt["status"] == "ok" else 1
+
+
+def _receipt_text(r: dict[str, Any]) -> str:
+    lines = [f"tx {r['tx_hash']}", f"  status:   {r['status']}" + (f" ({r['reason']})" if r["reason"] else ""),
+             f"  block:    {r['height']} {r['block_hash']}", f"  gas used: {r['gas_used']}",
+             f"  fee paid: {r['fee_paid']}"]
+    for e in r["events"]:
+        lines.append(f"  event:    {e['module']}.{e['name']} {json.dumps(e['attrs'], sort_keys=True)}")
+    return "\n".join(lines)
+
+
+def cmd_query(args: argparse.Namespace) -> None:
+    with _client(args) as client:
+        if args.query_cmd == "account":
+            a = client.call("state.getAccount", address=args.address, height=args.height)
+            _emit(args, a, f"address: {a['address']}\nbalance: {a['balance']}\nnonce:   {a['nonce']}\n"
+                           f"height:  {a['height']}")
+        elif args.query_cmd == "block":
+            ref = args.ref
+            params: dict[str, Any] = {"full": args.full}
+            if ref is None:
+                pass
+            elif ref.isdigit():
+                params["height"] = int(ref)
+            else:
+                params["hash"] = ref
+            b = client.call("chain.getBlock", **params)
+            h = b["header"]
+            _emit(args, b, lambda: f"block {h['height']} {b['hash']}\n  time:       {h['time_ms']}\n"
+                                   f"  proposer:   {h['proposer']}\n  txs:        {len(b['txs'])}\n"
+                                   f"  state_root: {h['state_root']}")
+        else:
+            t = client.call("tx.get", hash=args.hash)
+            doc = dict(t)
+            if t["status"] == "committed":
+                doc["receipt"] = client.call("tx.getReceipt", hash=args.hash)
+            tx = t["tx"]
+
+            def text() -> str:
+                s = f"tx {tx['hash']} ({t['status']}" + (f" at height {t['height']})" if "height" in t else ")")
+                s += f"\n  kind:  {tx['kind']}\n  from:  {tx['sender']}\n  nonce: {tx['nonce']}\n  fee:   {tx['fee']}"
+                if "receipt" in doc:
+                    s += f"\n  result: {doc['receipt']['status']} {doc['receipt']['reason']}".rstrip()
+                return s
+
+            _emit(args, doc, text)
+
+
+# --- argument parsing -----------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cairn", description="Cairn node and client")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp: argparse.ArgumentParser, *, rpc: bool = False, home: bool = False) -> None:
+        sp.add_argument("--json", action="store_true", help="machine-readable output")
+        if rpc:
+            sp.add_argument("--rpc", default=os.environ.get("CAIRN_RPC", DEFAULT_RPC), help="node RPC URL")
+        if home:
+            sp.add_argument("--home", default=DEFAULT_HOME, help="node home directory")
+
+    sp = sub.add_parser("init", help="write a genesis, key and config into a home directory")
+    common(sp, home=True)
+    sp.add_argument("--devnet", action="store_true", help="use the built-in devnet genesis and key")
+    sp.add_argument("--chain-id", default="cairn-local")
+    sp.add_argument("--fund", action="append", metavar="ADDR=AMOUNT", help="initial balance (repeatable)")
+    sp.add_argument("--rpc-laddr", default="127.0.0.1:26657")
+    sp.set_defaults(func=cmd_init)
+
+    sp = sub.add_parser("run", help="run the node in a home directory")
+    common(sp, home=True)
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("devnet", help="run a one-validator devnet (initializing it if needed)")
+    common(sp, home=True)
+    sp.add_argument("--rpc-laddr", default="127.0.0.1:26657")
+    sp.set_defaults(func=cmd_devnet)
+
+    sp = sub.add_parser("check", help="check a stopped node's data for consistency")
+    common(sp, home=True)
+    sp.set_defaults(func=cmd_check)
+
+    keys = sub.add_parser("keys", help="manage signing keys")
+    ksub = keys.add_subparsers(dest="keys_cmd", required=True)
+    for name in ("new", "list", "show"):
+        kp = ksub.add_parser(name)
+        common(kp)
+        kp.add_argument("--keyring", help="keyring directory")
+        kp.add_argument("--prefix", default="cairn", help="address prefix")
+        if name != "list":
+            kp.add_argument("name")
+        kp.set_defaults(func=cmd_keys)
+
+    tx = sub.add_parser("tx", help="sign and send transactions")
+    tsub = tx.add_subparsers(dest="tx_cmd", required=True)
+    tp = tsub.add_parser("transfer", help="send units to an address")
+    common(tp, rpc=True)
+    tp.add_argument("--keyring")
+    tp.add_argument("--from", dest="sender", required=True, help="key name, or devnet:N")
+    tp.add_argument("--to", required=True)
+    tp.add_argument("--amount", required=True, type=_nonneg_int)
+    tp.add_argument("--fee", type=_nonneg_int)
+    tp.add_argument("--gas-limit", type=_nonneg_int, default=20_000)
+    tp.add_argument("--nonce", type=_nonneg_int)
+    tp.add_argument("--wait", action="store_true", help="wait for the commit and print the receipt")
+    tp.add_argument("--timeout", type=float, default=30.0)
+    tp.set_defaults(func=cmd_tx_transfer)
+
+    q = sub.add_parser("query", help="read chain data")
+    qsub = q.add_subparsers(dest="query_cmd", required=True)
+    qp = qsub.add_parser("account")
+    common(qp, rpc=True)
+    qp.add_argument("address")
+    qp.add_argument("--height", type=_nonneg_int)
+    qp.set_defaults(func=cmd_query)
+    qp = qsub.add_parser("block")
+    common(qp, rpc=True)
+    qp.add_argument("ref", nargs="?", help="height or hash (default: head)")
+    qp.add_argument("--full", action="store_true")
+    qp.set_defaults(func=cmd_query)
+    qp = qsub.add_parser("tx")
+    common(qp, rpc=True)
+    qp.add_argument("hash")
+    qp.set_defaults(func=cmd_query)
+    return p
+
+
+def _nonneg_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return int(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        rc = args.func(args)
+        return int(rc or 0)
+    except RpcClientError as exc:
+        print(f"error: {exc.message} (code {exc.code})", file=sys.stderr)
+    except (CliError, NodeUnreachable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except HomeError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+    except ChainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+    except BrokenPipeError:
+        pass
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

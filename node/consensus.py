@@ -1,0 +1,102 @@
+"""Consensus drivers: the one task that decides and commits blocks.
+
+``ConsensusDriver`` is the interface the node runs.  ``SoloDriver`` is its
+one-validator case: with a single validator holding all the power, every round
+ends at its own proposal, so it proposes, signs its precommit (a real
+signature, carried as ``last_commit`` in the next block and checked by
+``apply_block``), and commits.  The multi-validator BFT driver implements the
+same interface.
+
+Block production rule: a block is made when the mempool holds transactions
+and ``min_block_interval`` has passed since the last one, or when
+``max_block_interval`` has passed (empty blocks keep time and heights moving).
+Block time is ``max(now_ms, parent.time_ms + 1)``; the clock is a parameter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import structlog
+import trio
+
+from chain.apply import build_block, load_validators
+from chain.block import Commit, sign_commit_sig
+from chain.keys import PrivateKey
+from node.chain_service import ChainService
+from node.mempool import Mempool
+
+log = structlog.get_logger("cairn.consensus")
+
+
+class ConsensusDriver(Protocol):
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None: ...
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class SoloDriver:
+    """One validator that holds all the voting power."""
+
+    def __init__(
+        self,
+        chain: ChainService,
+        mempool: Mempool,
+        key: PrivateKey,
+        *,
+        min_block_interval: float = 0.2,
+        max_block_interval: float = 1.0,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.chain = chain
+        self.mempool = mempool
+        self.key = key
+        self.min_interval = min_block_interval
+        self.max_interval = max_block_interval
+        self.clock_ms = clock_ms
+        self.tx_arrived = trio.Event()
+        vs = load_validators(chain.head_state())
+        me = vs.get(key.address)
+        if me is None or vs.total_power != me.power:
+            raise ValueError("the solo driver needs this node's key to hold all the voting power")
+
+    def notify_tx(self) -> None:
+        self.tx_arrived.set()
+
+    def produce_one(self) -> Commit:
+        """Build, sign and commit the next block; returns its commit."""
+        chain = self.chain
+        parent = chain.head
+        last_commit = chain.store.load_commit(parent.height) if parent.height > 0 else None
+        p = chain.app.params
+        txs = self.mempool.reap(max_txs=p.max_block_txs, max_bytes=p.max_block_bytes - 64 * 1024,
+                                max_gas=p.block_gas_limit)
+        time_ms = max(self.clock_ms(), parent.time_ms + 1)
+        block, output = build_block(
+            chain.head_state(), parent, chain.app, txs=[t.raw for t in txs], time_ms=time_ms,
+            proposer=self.key.address, last_commit=last_commit, verified=self.mempool.sig_cache,
+        )
+        h = block.header
+        sig = sign_commit_sig(self.key, chain.chain_id, h.height, 0, block.hash, h.time_ms)
+        commit = Commit(h.height, 0, block.hash, (sig,))
+        chain.commit(block, output, commit)
+        self.mempool.update()
+        failed = sum(1 for r in output.receipts if not r.ok)
+        log.info("block committed", height=h.height, hash=bytes(block.hash).hex()[:16], txs=len(block.txs),
+                 failed=failed, state_root=bytes(h.state_root).hex()[:16])
+        return commit
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            with trio.move_on_after(self.max_interval):
+                await trio.sleep(self.min_interval)
+                while len(self.mempool) == 0:
+                    self.tx_arrived = trio.Event()
+                    await self.tx_arrived.wait()
+            self.produce_one()
+            await trio.sleep(0)

@@ -1,0 +1,132 @@
+"""A node's home directory: config, genesis, validator key and data.
+
+Layout::
+
+    HOME/config.toml          rpc address, block intervals, logging
+    HOME/genesis.json         the chain's genesis document
+    HOME/validator_key.json   this node's Ed25519 key (mode 0600, unencrypted)
+    HOME/data/                LevelDB: blocks, receipts, indexes, state
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from chain.errors import ChainError
+from chain.keys import PrivateKey
+from genesis.schema import Genesis, load_genesis
+
+CONFIG_TEMPLATE = """\
+# Cairn node configuration
+[rpc]
+# JSON-RPC listen address (host:port). Keep it on 127.0.0.1 unless a proxy guards it.
+laddr = "{rpc}"
+
+[consensus]
+# Seconds between blocks while transactions wait, and at most between empty blocks.
+min_block_interval = {min_interval}
+max_block_interval = {max_interval}
+
+[log]
+format = "console"   # or "json"
+level = "info"
+"""
+
+
+class HomeError(ChainError):
+    """A home directory that is missing or malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    rpc_host: str = "127.0.0.1"
+    rpc_port: int = 26657
+    min_block_interval: float = 0.2
+    max_block_interval: float = 1.0
+    log_format: str = "console"
+    log_level: str = "info"
+
+
+def write_key(path: Path, key: PrivateKey) -> None:
+    doc = {"type": "ed25519", "pubkey": bytes(key.public_key).hex(), "seed": key.seed.hex()}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+
+
+def read_key(path: Path) -> PrivateKey:
+    try:
+        doc = json.loads(path.read_text())
+        key = PrivateKey.from_seed(bytes.fromhex(doc["seed"]))
+    except (OSError, ValueError, KeyError, TypeError, ChainError) as exc:
+        raise HomeError(f"cannot read key file {path}: {exc}") from None
+    if doc.get("pubkey") not in (None, bytes(key.public_key).hex()):
+        raise HomeError(f"key file {path}: pubkey does not match seed")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    path: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def genesis_file(self) -> Path:
+        return self.path / "genesis.json"
+
+    @property
+    def key_file(self) -> Path:
+        return self.path / "validator_key.json"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path / "data"
+
+    def exists(self) -> bool:
+        return self.genesis_file.exists()
+
+    def init(self, genesis: Genesis, key: PrivateKey, *, rpc: str = "127.0.0.1:26657",
+             min_interval: float = 0.2, max_interval: float = 1.0) -> None:
+        if self.exists():
+            raise HomeError(f"{self.path} already holds a node (genesis.json exists)")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.genesis_file.write_text(genesis.dumps())
+        write_key(self.key_file, key)
+        self.config_file.write_text(CONFIG_TEMPLATE.format(rpc=rpc, min_interval=min_interval, max_interval=max_interval))
+
+    def load_genesis(self) -> Genesis:
+        try:
+            text = self.genesis_file.read_text()
+        except OSError as exc:
+            raise HomeError(f"cannot read {self.genesis_file}: {exc.strerror}") from None
+        return load_genesis(text)
+
+    def load_key(self) -> PrivateKey:
+        return read_key(self.key_file)
+
+    def load_config(self) -> NodeConfig:
+        if not self.config_file.exists():
+            return NodeConfig()
+        try:
+            doc = tomllib.loads(self.config_file.read_text())
+            host, _, port = str(doc.get("rpc", {}).get("laddr", "127.0.0.1:26657")).rpartition(":")
+            cons = doc.get("consensus", {})
+            log = doc.get("log", {})
+            return NodeConfig(
+                rpc_host=host or "127.0.0.1",
+                rpc_port=int(port),
+                min_block_interval=float(cons.get("min_block_interval", 0.2)),
+                max_block_interval=float(cons.get("max_block_interval", 1.0)),
+                log_format=str(log.get("format", "console")),
+                log_level=str(log.get("level", "info")),
+            )
+        except (tomllib.TOMLDecodeError, ValueError, TypeError) as exc:
+            raise HomeError(f"{self.config_file}: {exc}") from None

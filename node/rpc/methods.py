@@ -1,0 +1,178 @@
+"""The RPC routes table: each method reads committed state through narrow interfaces.
+
+Methods (params by name, or positionally in the listed order):
+
+``node.status`` · ``chain.getHead`` · ``chain.getBlock {height | hash, full}`` ·
+``state.getAccount {address, height}`` · ``state.getProof {address, height}`` ·
+``tx.send {tx}`` · ``tx.sendBatch {txs}`` · ``tx.get {hash}`` · ``tx.getReceipt {hash}``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chain.block import Header
+from chain.errors import ChainError, DecodeError, NotFound
+from chain.keys import decode_address, encode_address
+from chain.state import account_key
+from chain.tx import SignedTx
+from chain.types import Address
+from node.chain_service import ChainService
+from node.mempool import Mempool
+from node.rpc.jsonrpc import Dispatcher, Handler, InvalidParams, Params, chain_error_object
+from node.rpc.views import block_json, header_json, receipt_json, tx_json
+
+VERSION = "0.1.0"
+MAX_SEND_BATCH = 1000
+
+
+class RpcApi:
+    """Binds the methods to a node's chain, mempool and block producer."""
+
+    def __init__(self, chain: ChainService, mempool: Mempool, *, on_tx: Callable[[], None] = lambda: None,
+                 validator: Address | None = None) -> None:
+        self.chain = chain
+        self.mempool = mempool
+        self.on_tx = on_tx
+        self.validator = validator
+
+    @property
+    def prefix(self) -> str:
+        return self.chain.app.params.address_prefix
+
+    def _address(self, p: Params) -> Address:
+        try:
+            return decode_address(p.str("address", max_len=128), self.prefix)
+        except DecodeError as exc:
+            raise InvalidParams(f"param 'address': {exc.message}") from None
+
+    def _header_at(self, p: Params) -> Header:
+        if not p.has("height"):
+            return self.chain.head
+        height = p.int("height")
+        if height > self.chain.head.height:
+            raise NotFound(f"height {height} is above the head {self.chain.head.height}")
+        return self.chain.store.load_block_at(height).header
+
+    # --- node / chain -----------------------------------------------------------------
+
+    async def status(self, p: Params) -> Any:
+        head = self.chain.head
+        return {
+            "version": VERSION,
+            "chain_id": self.chain.chain_id,
+            "genesis_hash": self.chain.genesis.hash().hex(),
+            "address_prefix": self.prefix,
+            "height": head.height,
+            "head_hash": bytes(head.hash()).hex(),
+            "head_time_ms": head.time_ms,
+            "state_root": bytes(head.state_root).hex(),
+            "validator": encode_address(self.validator, self.prefix) if self.validator else None,
+            "mempool": {"txs": len(self.mempool), "bytes": self.mempool.size_bytes},
+            "syncing": False,
+            "min_gas_price": self.chain.app.params.min_gas_price,
+        }
+
+    async def get_head(self, p: Params) -> Any:
+        return header_json(self.chain.head, self.prefix)
+
+    async def get_block(self, p: Params) -> Any:
+        store = self.chain.store
+        if p.has("hash"):
+            block = store.load_block(p.hex("hash", length=32))
+        else:
+            block = store.load_block_at(p.int("height", default=self.chain.head.height))
+        return block_json(block, self.prefix, full=p.bool("full"))
+
+    # --- state ------------------------------------------------------------------------
+
+    async def get_account(self, p: Params) -> Any:
+        address = self._address(p)
+        header = self._header_at(p)
+        if header.height == self.chain.head.height:
+            acct = self.chain.account(address)
+        else:
+            acct = self.chain.store.state_at(header.state_root).get_account(address)
+        return {
+            "address": encode_address(address, self.prefix),
+            "balance": str(acct.balance),
+            "nonce": acct.nonce,
+            "next_nonce": self.mempool.next_nonce(address) if header.height == self.chain.head.height else acct.nonce,
+            "code_hash": acct.code_hash.hex(),
+            "height": header.height,
+            "state_root": bytes(header.state_root).hex(),
+        }
+
+    async def get_proof(self, p: Params) -> Any:
+        address = self._address(p)
+        header = self._header_at(p)
+        key = account_key(address)
+        state = self.chain.store.state_at(header.state_root)
+        value = state.tree.get(key)
+        proof = state.tree.prove(key)
+        return {
+            "address": encode_address(address, self.prefix),
+            "key": key.hex(),
+            "value": value.hex() if value is not None else None,
+            "proof": proof.encode().hex(),
+            "height": header.height,
+            "state_root": bytes(header.state_root).hex(),
+            "header": header_json(header, self.prefix),
+        }
+
+    # --- transactions -----------------------------------------------------------------
+
+    async def send(self, p: Params) -> Any:
+        tx = self.mempool.add_raw(p.hex("tx", max_len=self.chain.app.params.max_tx_bytes))
+        self.on_tx()
+        return {"hash": bytes(tx.hash).hex()}
+
+    async def send_batch(self, p: Params) -> Any:
+        out: list[Any] = []
+        for i, item in enumerate(p.list("txs", max_items=MAX_SEND_BATCH)):
+            if not isinstance(item, str):
+                raise InvalidParams(f"param 'txs'[{i}] must be a hex string")
+            try:
+                raw = bytes.fromhex(item[2:] if item.startswith("0x") else item)
+            except ValueError:
+                raise InvalidParams(f"param 'txs'[{i}] must be hex") from None
+            try:
+                tx = self.mempool.add_raw(raw)
+                out.append({"hash": bytes(tx.hash).hex()})
+            except ChainError as exc:
+                out.append({"error": chain_error_object(exc)})
+        self.on_tx()
+        return out
+
+    async def get_tx(self, p: Params) -> Any:
+        h = p.hex("hash", length=32)
+        pending = self.mempool.get(h)
+        if pending is not None:
+            return {"status": "pending", "tx": tx_json(pending, self.prefix)}
+        loc = self.chain.store.tx_location(h)
+        block = self.chain.store.load_block(loc.block_hash)
+        tx = SignedTx.decode(block.txs[loc.index])
+        return {"status": "committed", "height": loc.height, "index": loc.index,
+                "block_hash": bytes(loc.block_hash).hex(), "tx": tx_json(tx, self.prefix)}
+
+    async def get_receipt(self, p: Params) -> Any:
+        h = p.hex("hash", length=32)
+        loc = self.chain.store.tx_location(h)
+        receipt = self.chain.store.load_receipts(loc.block_hash)[loc.index]
+        return {"height": loc.height, "index": loc.index, "block_hash": bytes(loc.block_hash).hex(),
+                **receipt_json(receipt, self.prefix)}
+
+    def dispatcher(self) -> Dispatcher:
+        routes: dict[str, tuple[tuple[str, ...], Handler]] = {
+            "node.status": ((), self.status),
+            "chain.getHead": ((), self.get_head),
+            "chain.getBlock": (("height", "hash", "full"), self.get_block),
+            "state.getAccount": (("address", "height"), self.get_account),
+            "state.getProof": (("address", "height"), self.get_proof),
+            "tx.send": (("tx",), self.send),
+            "tx.sendBatch": (("txs",), self.send_batch),
+            "tx.get": (("hash",), self.get_tx),
+            "tx.getReceipt": (("hash",), self.get_receipt),
+        }
+        return Dispatcher(routes)
