@@ -21,8 +21,8 @@ from typing import Any
 class ErrorCode(enum.IntEnum):
     """Stable numeric codes.  Never renumber; append only.
 
-    The JSON-RPC layer answers ``-32000 - code`` for these, so the numbers are
-    part of the public interface.
+    The JSON-RPC layer answers with these numbers as error codes (docs/RPC.md),
+    so they are part of the public interface.
     """
 
     # decoding (permanent)

@@ -26,6 +26,7 @@ from typing import Any
 from chain.errors import ChainError, DecodeError
 from chain.keys import PrivateKey, decode_address, encode_address
 from chain.tx import TxBody
+from chain.types import Address
 from node.client import NodeUnreachable, RpcClient, RpcClientError
 from node.home import Home, HomeError, read_key, write_key
 
@@ -99,8 +100,8 @@ def cmd_keys(args: argparse.Namespace) -> None:
 # --- node ---------------------------------------------------------------------------
 
 
-def _parse_fund(items: Sequence[str], prefix: str) -> list[tuple[bytes, int]]:
-    out = []
+def _parse_fund(items: Sequence[str], prefix: str) -> list[tuple[Address, int]]:
+    out: list[tuple[Address, int]] = []
     for item in items:
         addr, sep, amount = item.partition("=")
         if not sep or not amount.isdigit():
@@ -122,7 +123,7 @@ def cmd_init(args: argparse.Namespace) -> None:
         balances = dict(_parse_fund(args.fund or [], base.params.address_prefix))
         genesis = Genesis(
             chain_id=args.chain_id, genesis_time_ms=time.time_ns() // 1_000_000 // 1000 * 1000,
-            initial_balances=tuple(sorted(balances.items())),  # type: ignore[arg-type]
+            initial_balances=tuple(sorted(balances.items())),
             validators=(GenesisValidator("validator-0", key.public_key, 100),),
         )
         from genesis.schema import parse_genesis

@@ -16,7 +16,8 @@ class LevelDBKV:
         self._db = plyvel.DB(str(path), create_if_missing=True, lru_cache_size=64 * 1024 * 1024)
 
     def get(self, key: bytes) -> bytes | None:
-        return self._db.get(key)  # type: ignore[no-any-return]
+        value: bytes | None = self._db.get(key)
+        return value
 
     def write_batch(self, puts: Mapping[bytes, bytes], deletes: frozenset[bytes] = frozenset(), *, sync: bool = True) -> None:
         with self._db.write_batch(sync=sync, transaction=True) as wb:

@@ -197,7 +197,7 @@ class Mempool:
         for sender, queue in self._by_sender.items():
             nonces = sorted(queue)
             start = self.account_of(sender).nonce
-            chain = []
+            chain: list[int] = []
             for n in nonces:
                 if n != start + len(chain):
                     break

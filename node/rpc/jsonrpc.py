@@ -13,6 +13,7 @@ A handler bug answers ``-32603`` and is logged; it never takes the node down.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -49,7 +50,7 @@ class InvalidParams(RpcError):
 class Params:
     """Typed access to a request's params; each getter names the bad parameter."""
 
-    def __init__(self, raw: Any, names: tuple[str, ...]) -> None:
+    def __init__(self, raw: Any, names: tuple[builtins.str, ...]) -> None:
         if raw is None:
             raw = {}
         if isinstance(raw, list):
@@ -61,12 +62,12 @@ class Params:
         unknown = sorted(set(raw) - set(names))
         if unknown:
             raise InvalidParams(f"unknown param {unknown[0]!r}")
-        self.raw: dict[str, Any] = raw
+        self.raw: dict[builtins.str, Any] = raw
 
-    def has(self, name: str) -> bool:
+    def has(self, name: builtins.str) -> builtins.bool:
         return self.raw.get(name) is not None
 
-    def int(self, name: str, *, default: int | None = None, lo: int = 0, hi: int = 2**63) -> int:
+    def int(self, name: builtins.str, *, default: builtins.int | None = None, lo: builtins.int = 0, hi: builtins.int = 2**63) -> builtins.int:
         v = self.raw.get(name, default)
         if v is None:
             raise InvalidParams(f"missing param {name!r}")
@@ -76,7 +77,7 @@ class Params:
             raise InvalidParams(f"param {name!r} must be an integer in [{lo}, {hi}]")
         return v
 
-    def str(self, name: str, *, default: str | None = None, max_len: int = 10_000_000) -> str:
+    def str(self, name: builtins.str, *, default: builtins.str | None = None, max_len: builtins.int = 10_000_000) -> builtins.str:
         v = self.raw.get(name, default)
         if v is None:
             raise InvalidParams(f"missing param {name!r}")
@@ -84,7 +85,7 @@ class Params:
             raise InvalidParams(f"param {name!r} must be a string of at most {max_len} characters")
         return v
 
-    def hex(self, name: str, *, length: int | None = None, max_len: int = 4 * 1024 * 1024) -> bytes:
+    def hex(self, name: builtins.str, *, length: builtins.int | None = None, max_len: builtins.int = 4 * 1024 * 1024) -> bytes:
         s = self.str(name, max_len=2 * max_len + 2)
         if s.startswith(("0x", "0X")):
             s = s[2:]
@@ -96,13 +97,13 @@ class Params:
             raise InvalidParams(f"param {name!r} must be {length} bytes")
         return b
 
-    def bool(self, name: str, *, default: bool = False) -> bool:
+    def bool(self, name: builtins.str, *, default: builtins.bool = False) -> builtins.bool:
         v = self.raw.get(name, default)
         if not isinstance(v, bool):
             raise InvalidParams(f"param {name!r} must be true or false")
         return v
 
-    def list(self, name: str, *, max_items: int) -> list[Any]:
+    def list(self, name: builtins.str, *, max_items: builtins.int) -> builtins.list[Any]:
         v = self.raw.get(name)
         if not isinstance(v, list):
             raise InvalidParams(f"param {name!r} must be an array")

@@ -1,0 +1,171 @@
+"""Transfer throughput, measured against the raw Ed25519 verify rate of the same run.
+
+(a) raw single-core Ed25519 verifies per second with ``cryptography``;
+(b) blocks of signed transfers through the validator's real pipeline: decode the
+    block bytes, verify every signature, apply, compute the state root, commit to
+    LevelDB (one synced batch per block);
+(c) ``tx.send`` → committed through a running node process over HTTP.
+
+Prints tx/s for (b) and (c) and each as a ratio to (a).
+Environment: ``BENCH_TXS`` (default 20000), ``BENCH_ACCOUNTS`` (2000),
+``BENCH_BLOCK`` (txs per block, 1000), ``BENCH_SEND_TXS`` (3000).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from chain.apply import apply_block, build_block
+from chain.block import Block, Commit, sign_commit_sig
+from chain.keys import PrivateKey
+from chain.kv import MemoryKV
+from chain.store import BlockStore
+from chain.tx import TxBody
+from genesis.build import build_genesis, make_application
+from genesis.devnet import devnet_validator_key
+from genesis.schema import Genesis, GenesisValidator
+from node.db import LevelDBKV
+from node.home import Home
+
+N_TXS = int(os.environ.get("BENCH_TXS", "20000"))
+N_ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "2000"))
+BLOCK = int(os.environ.get("BENCH_BLOCK", "1000"))
+N_SEND = int(os.environ.get("BENCH_SEND_TXS", "3000"))
+
+
+def raw_verify_rate(seconds: float = 2.0) -> float:
+    key = Ed25519PrivateKey.generate()
+    pub = key.public_key().public_bytes_raw()
+    msg = b"\x42" * 32
+    sig = key.sign(msg)
+    n = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(200):
+            Ed25519PublicKey.from_public_bytes(pub).verify(sig, msg)
+        n += 200
+    return n / (time.perf_counter() - start)
+
+
+def bench_genesis(accounts: list[PrivateKey]) -> Genesis:
+    v = devnet_validator_key(0)
+    return Genesis(
+        chain_id="cairn-bench-devnet",
+        genesis_time_ms=1_767_225_600_000,
+        initial_balances=tuple(sorted((k.address, 10**15) for k in accounts)),
+        validators=(GenesisValidator("v0", v.public_key, 100),),
+    )
+
+
+def signed_transfers(accounts: list[PrivateKey], n: int, chain_id: str, nonce_base: dict[int, int] | None = None) -> list[bytes]:
+    nonces = dict(nonce_base or {})
+    out = []
+    for i in range(n):
+        s = i % len(accounts)
+        r = (i * 7 + 1) % len(accounts)
+        nonce = nonces.get(s, 0)
+        nonces[s] = nonce + 1
+        body = TxBody(chain_id, nonce, accounts[s].public_key, 40_000, 20_000, "transfer",
+                      [bytes(accounts[r].address), 1 + i % 1000])
+        out.append(body.sign(accounts[s]).raw)
+    return out
+
+
+def pipeline_rate(genesis: Genesis, txs: list[bytes]) -> float:
+    """Pre-build the blocks on a scratch chain, then time a validator applying and committing them."""
+    app = make_application(genesis)
+    v = devnet_validator_key(0)
+    g = build_genesis(genesis)
+    scratch = BlockStore(MemoryKV())
+    scratch.save_genesis(g.header, g.state, genesis.hash())
+    blocks: list[bytes] = []
+    commits: list[Commit] = []
+    last = None
+    for i in range(0, len(txs), BLOCK):
+        parent = scratch.load_head_header()
+        block, out = build_block(scratch.head_state(), parent, app, txs=txs[i:i + BLOCK],
+                                 time_ms=parent.time_ms + 1000, proposer=v.address, last_commit=last)
+        h = block.header
+        last = Commit(h.height, 0, block.hash, (sign_commit_sig(v, h.chain_id, h.height, 0, block.hash, h.time_ms),))
+        scratch.save_block(block, out, last)
+        blocks.append(block.encode())
+        commits.append(last)
+    with tempfile.TemporaryDirectory() as d:
+        kv = LevelDBKV(d)
+        store = BlockStore(kv)
+        store.save_genesis(g.header, g.state, genesis.hash())
+        start = time.perf_counter()
+        for raw, commit in zip(blocks, commits, strict=True):
+            block = Block.decode(raw)
+            out = apply_block(store.head_state(), store.load_head_header(), block, app)
+            store.save_block(block, out, commit)
+        elapsed = time.perf_counter() - start
+        kv.close()
+    return len(txs) / elapsed
+
+
+def node_rate(genesis: Genesis, accounts: list[PrivateKey]) -> float:
+    """Start a node process, send ``N_SEND`` transfers with tx.send, time until the last is committed."""
+    txs = signed_transfers(accounts, N_SEND, genesis.chain_id)
+    with tempfile.TemporaryDirectory() as d:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        home = Home(Path(d) / "home")
+        home.init(genesis, devnet_validator_key(0), rpc=f"127.0.0.1:{port}", min_interval=0.05, max_interval=0.5)
+        cairn = str(Path(sys.executable).parent / "cairn")
+        proc = subprocess.Popen([cairn, "run", "--home", str(home.path)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            with httpx.Client(timeout=30) as client:
+                for _ in range(300):
+                    try:
+                        client.post(url, json={"jsonrpc": "2.0", "id": 0, "method": "node.status"})
+                        break
+                    except httpx.HTTPError:
+                        time.sleep(0.05)
+                start = time.perf_counter()
+                last_hash = None
+                for i, raw in enumerate(txs):
+                    doc = client.post(url, json={"jsonrpc": "2.0", "id": i, "method": "tx.send",
+                                                 "params": {"tx": raw.hex()}}).json()
+                    if "error" in doc:
+                        raise RuntimeError(f"tx.send failed: {doc['error']}")
+                    last_hash = doc["result"]["hash"]
+                while True:
+                    doc = client.post(url, json={"jsonrpc": "2.0", "id": 0, "method": "tx.getReceipt",
+                                                 "params": {"hash": last_hash}}).json()
+                    if "result" in doc:
+                        break
+                    time.sleep(0.01)
+                elapsed = time.perf_counter() - start
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+    return len(txs) / elapsed
+
+
+def main() -> None:
+    accounts = [PrivateKey.derive(f"bench/{i}") for i in range(N_ACCOUNTS)]
+    genesis = bench_genesis(accounts)
+    print(f"## transfers: {N_TXS} txs over {N_ACCOUNTS} accounts, {BLOCK} per block")
+    anchor = raw_verify_rate()
+    print(f"(a) raw Ed25519 verify, 1 core:           {anchor:10.0f} /s")
+    txs = signed_transfers(accounts, N_TXS, genesis.chain_id)
+    rate_b = pipeline_rate(genesis, txs)
+    print(f"(b) decode+verify+apply+root+LevelDB:     {rate_b:10.0f} tx/s   ratio to (a): {rate_b / anchor:.2f}")
+    anchor2 = raw_verify_rate(1.0)
+    rate_c = node_rate(genesis, accounts)
+    print(f"(c) tx.send -> committed (node process):  {rate_c:10.0f} tx/s   ratio to (a): {rate_c / anchor2:.2f}"
+          f"   ({N_SEND} txs, one HTTP client)")

@@ -1,0 +1,74 @@
+"""The block store: indexes, one batch per block, and refusal of blocks that do not extend the head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chain.errors import NotFound, StoreCorrupt
+from chain.store import BlockStore
+from node.db import LevelDBKV
+from tests.chain.helpers import MemChain, account, transfer
+
+
+class CountingKV:
+    """Wraps a real KV and counts batches (observes, does not replace, the store's writes)."""
+
+    def __init__(self, inner: LevelDBKV) -> None:
+        self.inner = inner
+        self.batches = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.inner.get(key)
+
+    def write_batch(self, puts, deletes=frozenset(), *, sync=True):  # type: ignore[no-untyped-def]
+        assert sync, "block commits must be synced"
+        self.batches += 1
+        self.inner.write_batch(puts, deletes, sync=sync)
+
+    def iterate(self, prefix: bytes):  # type: ignore[no-untyped-def]
+        return self.inner.iterate(prefix)
+
+
+def test_one_synced_batch_per_block_on_leveldb(tmp_path: Path) -> None:
+    chain = MemChain()
+    kv = CountingKV(LevelDBKV(tmp_path / "db"))
+    store = BlockStore(kv)  # type: ignore[arg-type]
+    g = chain.store.load_block_at(0)
+    from genesis.build import build_genesis
+
+    out = build_genesis(chain.genesis)
+    store.save_genesis(out.header, out.state, chain.genesis.hash())
+    assert store.load_head_header() == g.header
+    txs = [transfer(account(0), account(1).address, 3, 0), transfer(account(2), account(3).address, 4, 0)]
+    block, bout = chain.build(txs)
+    before = kv.batches
+    store.save_block(block, bout, chain.sign_commit(block))
+    assert kv.batches == before + 1
+    assert store.head() == (1, block.hash)
+    assert store.load_block_at(1).encode() == block.encode()
+    assert store.load_commit(1).block_hash == block.hash
+    loc = store.tx_location(txs[1].hash)
+    assert (loc.height, loc.index, loc.block_hash) == (1, 1, block.hash)
+    assert store.load_receipts(block.hash)[1].tx_hash == txs[1].hash
+    assert store.head_state().get_account(account(1).address) == store.state_at(
+        block.header.state_root).get_account(account(1).address)
+    with pytest.raises(StoreCorrupt):
+        store.save_block(block, bout, chain.sign_commit(block))  # height 1 again
+    with pytest.raises(NotFound):
+        store.tx_location(b"\x00" * 32)
+    with pytest.raises(NotFound):
+        store.load_block_at(9)
+    kv.inner.close()
+    reopened = BlockStore(LevelDBKV(tmp_path / "db"))
+    assert reopened.check_head().hash() == block.hash
+
+
+def test_genesis_cannot_be_written_twice() -> None:
+    chain = MemChain()
+    from genesis.build import build_genesis
+
+    out = build_genesis(chain.genesis)
+    with pytest.raises(StoreCorrupt):
+        chain.store.save_genesis(out.header, out.state, chain.genesis.hash())
