@@ -27,7 +27,6 @@ from chain.errors import DecodeError, ErrorCode
 DEFAULT_MAX_SIZE = 4 * 1024 * 1024
 MAX_DEPTH = 64
 
-_ALLOWED_SCALARS = (int, bytes, str, bool, type(None))
 
 
 def encode(value: Any) -> bytes:
@@ -38,14 +37,18 @@ def encode(value: Any) -> bytes:
         raise TypeError(f"value cannot be encoded canonically: {exc}") from exc
 
 
+_SCALAR_TYPES = frozenset({int, bytes, str, bool, type(None)})
+
+
 def _check_types(value: Any, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise DecodeError("nesting too deep", code=ErrorCode.DECODE_SHAPE)
-    if isinstance(value, _ALLOWED_SCALARS):
+    if type(value) in _SCALAR_TYPES:
         return
     if isinstance(value, list):
         for item in value:
-            _check_types(item, depth + 1)
+            if type(item) not in _SCALAR_TYPES:
+                _check_types(item, depth + 1)
         return
     if isinstance(value, dict):
         for key, item in value.items():

@@ -11,11 +11,13 @@ encode([a, b, ...]))``.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import Any
 
 from chain.codec import encode
 
 
+@lru_cache(maxsize=256)
 def tag_prefix(tag: bytes) -> bytes:
     """The bytes hashed before the data for ``tag`` (precompute it on hot paths)."""
     if not 0 < len(tag) < 256:

@@ -20,13 +20,15 @@ Accounts live at ``state_key("acct", address)`` and encode as
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from chain.codec import decode, encode, expect_bytes, expect_int, expect_versioned
+from chain.hashing import tag_prefix
 from chain.kv import KVReader
-from chain.smt import SparseMerkleTree, state_key
+from chain.smt import STATE_KEY_TAG, SparseMerkleTree, state_key
 
 FLAT_PREFIX = b"flat/"
 _MISSING = object()
@@ -57,8 +59,14 @@ class Account:
         return self.balance == 0 and self.nonce == 0 and not self.code_hash
 
 
+_ACCT_KEY_PREFIX = tag_prefix(STATE_KEY_TAG) + encode(["acct", bytes(20)])[:-20]
+
+
 def account_key(address: bytes) -> bytes:
-    return state_key("acct", bytes(address))
+    """``state_key("acct", address)``, computed from a precomputed CBOR prefix (hot path)."""
+    if len(address) != 20:
+        return state_key("acct", bytes(address))
+    return hashlib.sha3_256(_ACCT_KEY_PREFIX + address).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,9 @@ class StateDB:
         self._flat = flat
         self._overlay: dict[bytes, bytes | None] = {}
         self._journal: list[tuple[bytes, Any]] = []
+        # key -> (the exact bytes object last read or written, its decoded Account).
+        # Valid while get(key) returns that same object, so reverts need no bookkeeping.
+        self._accounts: dict[bytes, tuple[bytes, Account]] = {}
 
     # --- raw key access --------------------------------------------------------------
 
@@ -124,12 +135,25 @@ class StateDB:
     # --- typed access ----------------------------------------------------------------
 
     def get_account(self, address: bytes) -> Account:
-        raw = self.get(account_key(address))
-        return Account.decode(raw) if raw is not None else Account()
+        key = account_key(address)
+        raw = self.get(key)
+        if raw is None:
+            return Account()
+        cached = self._accounts.get(key)
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        account = Account.decode(raw)
+        self._accounts[key] = (raw, account)
+        return account
 
     def put_account(self, address: bytes, account: Account) -> None:
         key = account_key(address)
-        self.set(key, None if account.empty else account.encode())
+        if account.empty:
+            self.set(key, None)
+            return
+        raw = account.encode()
+        self.set(key, raw)
+        self._accounts[key] = (raw, account)
 
     def credit(self, address: bytes, amount: int) -> None:
         if amount < 0:

@@ -101,22 +101,22 @@ class SignedTx:
     signature: Signature64
     raw: bytes = field(default=b"", compare=False)
     hash: Hash32 = field(default=Hash32(bytes(32)), compare=False)
+    sender: Address = field(default=Address(bytes(20)), compare=False)
 
     def __post_init__(self) -> None:
         if not self.raw:
             raw = encode([TX_VERSION, self.body.encode_value(), bytes(self.signature)])
             object.__setattr__(self, "raw", raw)
         object.__setattr__(self, "hash", Hash32(H(b"cairn/tx/v1", self.raw)))
+        object.__setattr__(self, "sender", self.body.sender)
 
     def encode(self) -> bytes:
         return self.raw
 
-    @property
-    def sender(self) -> Address:
-        return self.body.sender
-
     def signing_digest(self) -> bytes:
-        return signing_digest(TX_SIG_TAG, self.body.chain_id, self.body.encode())
+        # ``raw`` is canonical ``[1, body, sig]``: 0x83 0x01, the body, then 0x58 0x40 and
+        # 64 signature bytes, so the body's own bytes are a slice of it.
+        return signing_digest(TX_SIG_TAG, self.body.chain_id, self.raw[2:-66])
 
     def verify_signature(self) -> bool:
         """True when the signature is the sender's over this body."""

@@ -72,3 +72,17 @@ def test_genesis_cannot_be_written_twice() -> None:
     out = build_genesis(chain.genesis)
     with pytest.raises(StoreCorrupt):
         chain.store.save_genesis(out.header, out.state, chain.genesis.hash())
+
+
+def test_account_key_fast_path_equals_the_general_rule() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from chain.smt import state_key
+    from chain.state import account_key
+
+    @given(st.binary(min_size=20, max_size=20))
+    def check(addr: bytes) -> None:
+        assert account_key(addr) == state_key("acct", addr)
+
+    check()

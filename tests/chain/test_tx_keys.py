@@ -189,3 +189,11 @@ def test_merkle_shape() -> None:
     assert merkle_root([]) == EMPTY_ROOT
     assert merkle_root([a]) == leaf_hash(a)
     assert merkle_root([a, b, c]) == node_hash(node_hash(leaf_hash(a), leaf_hash(b)), leaf_hash(c))
+
+
+@given(st.integers(0, 2**64 - 1), st.integers(0, 2**70), st.integers(1, 2**40), st.binary(max_size=300))
+def test_signing_digest_slice_equals_the_encoded_body(nonce: int, fee: int, gas: int, blob: bytes) -> None:
+    key = account(0)
+    tx = TxBody("cairn-devnet", nonce, key.public_key, fee, gas, "x", [blob]).sign(key)
+    assert tx.raw[2:-66] == tx.body.encode()
+    assert tx.verify_signature()
