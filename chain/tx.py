@@ -157,4 +157,7 @@ def decode_tx_or_invalid(data: bytes, max_size: int) -> SignedTx:
     try:
         return SignedTx.decode(data, max_size=max_size)
     except DecodeError as exc:
+        if exc.code == ErrorCode.DECODE_OVERSIZE:
+            raise InvalidTransaction(f"transaction exceeds the cap of {max_size} bytes",
+                                     code=ErrorCode.TX_TOO_LARGE) from exc
         raise InvalidTransaction(f"undecodable transaction: {exc}", code=exc.code) from exc

@@ -45,10 +45,11 @@ class ChainService:
         return self.genesis.chain_id
 
     def head_state(self) -> StateDB:
-        return self.store.head_state()
+        """A fresh overlay on the head state (flat-index reads; the head header is cached)."""
+        return StateDB(self.store.kv, self.head.state_root, flat=self.store.kv)
 
     def account(self, address: Address) -> Account:
-        return self.store.head_state().get_account(address)
+        return self.head_state().get_account(address)
 
     def on_commit(self, listener: Callable[[Block, BlockOutput], None]) -> None:
         self._listeners.append(listener)

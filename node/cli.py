@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from chain.errors import ChainError, DecodeError
 from chain.keys import PrivateKey, decode_address, encode_address
@@ -147,6 +147,18 @@ def _run(home: Home) -> None:
         trio.run(run_home, home)
     except KeyboardInterrupt:
         pass
+    except BaseExceptionGroup as group:
+        _, rest = group.split(KeyboardInterrupt)
+        if rest is None:
+            return
+        leaves = []
+        stack: list[BaseException] = [rest]
+        while stack:
+            e = stack.pop()
+            stack.extend(e.exceptions) if isinstance(e, BaseExceptionGroup) else leaves.append(e)
+        if len(leaves) == 1 and isinstance(leaves[0], (OSError, ChainError)):
+            raise leaves[0] from None
+        raise
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -268,8 +280,14 @@ def cmd_query(args: argparse.Namespace) -> None:
 # --- argument parsing -----------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cairn", description="Cairn node and client")
+    p = _Parser(prog="cairn", description="Cairn node and client")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def common(sp: argparse.ArgumentParser, *, rpc: bool = False, home: bool = False) -> None:
@@ -366,6 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
     except BrokenPipeError:
         pass
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}", file=sys.stderr)
     return 1
 
 

@@ -151,8 +151,10 @@ class Mempool:
                 code=ErrorCode.TX_INSUFFICIENT_BALANCE,
             )
         size = len(tx.raw)
-        if replacing is None and (len(self._by_hash) + 1 > self.max_txs or self._bytes + size > self.max_bytes):
-            self._evict_for(tx, size)
+        freed = len(replacing.tx.raw) if replacing is not None else 0
+        count = len(self._by_hash) + (0 if replacing is not None else 1)
+        if count > self.max_txs or self._bytes - freed + size > self.max_bytes:
+            self._evict_for(tx, size - freed, count)
         if replacing is not None:
             self._remove(replacing)
         self._seq += 1
@@ -167,15 +169,23 @@ class Mempool:
             base += 1
         return base
 
-    def _evict_for(self, tx: SignedTx, size: int) -> None:
-        while len(self._by_hash) + 1 > self.max_txs or self._bytes + size > self.max_bytes:
-            tails = [q[max(q)] for s, q in self._by_sender.items() if q and s != tx.sender]
+    def _evict_for(self, tx: SignedTx, size: int, count: int) -> None:
+        queues = {s: sorted(q) for s, q in self._by_sender.items() if s != tx.sender}
+        victims: list[PoolTx] = []
+        nbytes = self._bytes
+        while count > self.max_txs or nbytes + size > self.max_bytes:
+            tails = [self._by_sender[s][ns[-1]] for s, ns in queues.items() if ns]
             if not tails:
                 raise InvalidTransaction("mempool is full", code=ErrorCode.MEMPOOL_FULL)
             victim = min(tails, key=lambda p: (p.price, -p.seq))
             if victim.price >= tx.body.gas_price:
                 raise InvalidTransaction("mempool is full and the gas price is not high enough to enter",
                                          code=ErrorCode.MEMPOOL_FULL)
+            queues[victim.tx.sender].pop()
+            victims.append(victim)
+            count -= 1
+            nbytes -= len(victim.tx.raw)
+        for victim in victims:
             self._remove(victim)
 
     def _remove(self, entry: PoolTx) -> None:
@@ -228,9 +238,12 @@ class Mempool:
             account = self.account_of(sender)
             queue = self._by_sender[sender]
             budget = account.balance
+            broken = False
             for nonce in sorted(queue):
                 entry = queue[nonce]
-                if nonce < account.nonce or budget < entry.tx.body.fee + entry.spend:
+                if nonce >= account.nonce and (broken or budget < entry.tx.body.fee + entry.spend):
+                    broken = True
+                if nonce < account.nonce or broken:
                     self._remove(entry)
                     continue
                 budget -= entry.tx.body.fee + entry.spend

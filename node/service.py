@@ -10,6 +10,7 @@ to flush.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 
 import structlog
@@ -60,5 +61,13 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
 
 
 async def run_home(home: Home, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
-    await run_node(home.load_genesis(), home.load_key(), str(home.data_dir), home.load_config(),
-                   task_status=task_status)
+    """Run the node in ``home`` until SIGINT or SIGTERM, then stop cleanly (LevelDB closed)."""
+    genesis, key, config = home.load_genesis(), home.load_key(), home.load_config()
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            node = await nursery.start(run_node, genesis, key, str(home.data_dir), config)
+            task_status.started(node)
+            async for signum in signals:
+                log.info("stopping", signal=signal.Signals(signum).name)
+                nursery.cancel_scope.cancel()
+                break

@@ -71,7 +71,7 @@ class Params:
         v = self.raw.get(name, default)
         if v is None:
             raise InvalidParams(f"missing param {name!r}")
-        if isinstance(v, str) and v.isdigit():
+        if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) <= 20:
             v = int(v)
         if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
             raise InvalidParams(f"param {name!r} must be an integer in [{lo}, {hi}]")
@@ -98,7 +98,9 @@ class Params:
         return b
 
     def bool(self, name: builtins.str, *, default: builtins.bool = False) -> builtins.bool:
-        v = self.raw.get(name, default)
+        v = self.raw.get(name)
+        if v is None:
+            v = default
         if not isinstance(v, bool):
             raise InvalidParams(f"param {name!r} must be true or false")
         return v
@@ -152,13 +154,16 @@ class Dispatcher:
         except Exception:
             log.exception("rpc handler failed", method=req.get("method") if isinstance(req, dict) else None)
             err = {"code": INTERNAL_ERROR, "message": "internal error"}
+        if isinstance(req, dict) and req.get("jsonrpc") == "2.0" and isinstance(req.get("method"), str) \
+                and "id" not in req:
+            return None  # a notification gets no answer, not even an error
         return {"jsonrpc": "2.0", "id": rid, "error": err}
 
     async def handle_body(self, body: bytes) -> Any:
         """Answer a request body (single or batch); ``None`` means no response (all notifications)."""
         try:
             doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return {"jsonrpc": "2.0", "id": None, "error": {"code": PARSE_ERROR, "message": "parse error"}}
         if isinstance(doc, list):
             if not doc:

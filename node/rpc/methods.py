@@ -130,13 +130,15 @@ class RpcApi:
 
     async def send_batch(self, p: Params) -> Any:
         out: list[Any] = []
+        raws: list[bytes] = []
         for i, item in enumerate(p.list("txs", max_items=MAX_SEND_BATCH)):
             if not isinstance(item, str):
                 raise InvalidParams(f"param 'txs'[{i}] must be a hex string")
             try:
-                raw = bytes.fromhex(item[2:] if item.startswith("0x") else item)
+                raws.append(bytes.fromhex(item[2:] if item.startswith("0x") else item))
             except ValueError:
                 raise InvalidParams(f"param 'txs'[{i}] must be hex") from None
+        for raw in raws:
             try:
                 tx = self.mempool.add_raw(raw)
                 out.append({"hash": bytes(tx.hash).hex()})
