@@ -94,15 +94,16 @@ class Receipt:
         return self.status == RECEIPT_OK
 
 
-def encode_receipts(receipts: Sequence[Receipt]) -> bytes:
-    return encode([r.encode_value() for r in receipts])
+def encode_receipts(encoded: Sequence[bytes]) -> bytes:
+    """A block's receipts as stored: a CBOR array of each receipt's own bytes."""
+    return encode(list(encoded))
 
 
 def decode_receipts(data: bytes) -> list[Receipt]:
     value = decode(data, max_size=64 * 1024 * 1024)
-    if not isinstance(value, list):
-        raise DecodeError("receipts: expected an array", code=ErrorCode.DECODE_SHAPE)
-    return [Receipt.decode_value(v) for v in value]
+    if not isinstance(value, list) or not all(isinstance(v, bytes) for v in value):
+        raise DecodeError("receipts: expected an array of byte strings", code=ErrorCode.DECODE_SHAPE)
+    return [Receipt.decode_value(decode(v)) for v in value]
 
 
 # --- the kernel's own transaction kind -------------------------------------------------
@@ -249,6 +250,8 @@ class BlockOutput:
     receipts: tuple[Receipt, ...]
     receipts_root: Hash32
     events: tuple[Event, ...]
+    receipt_bytes: tuple[bytes, ...] = ()
+    """Each receipt's canonical bytes (the leaves of ``receipts_root``)."""
 
     @property
     def state_root(self) -> Hash32:
@@ -344,7 +347,8 @@ def _execute(state: StateDB, header: Header, txs: Sequence[bytes], app: Applicat
         events.extend(m.end_block(state, env, pot))
     state.credit(header.proposer, pot.remaining)
     commit = state.commit()
-    out = BlockOutput(commit, tuple(receipts), Hash32(merkle_root([r.encode() for r in receipts])), tuple(events))
+    encoded = tuple(r.encode() for r in receipts)
+    out = BlockOutput(commit, tuple(receipts), Hash32(merkle_root(encoded)), tuple(events), encoded)
     return included, out
 
 

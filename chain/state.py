@@ -87,10 +87,11 @@ class StateDB:
         self.tree = SparseMerkleTree(nodes, root)
         self.root = root
         self._flat = flat
-        self._overlay: dict[bytes, bytes | None] = {}
+        # Pending writes: bytes, None (deleted), or an Account not yet encoded (accounts
+        # are encoded once, at commit, however often a block touches them).
+        self._overlay: dict[bytes, bytes | Account | None] = {}
         self._journal: list[tuple[bytes, Any]] = []
-        # key -> (the exact bytes object last read or written, its decoded Account).
-        # Valid while get(key) returns that same object, so reverts need no bookkeeping.
+        # Decoded accounts read from the store: key -> (the bytes read, the Account).
         self._accounts: dict[bytes, tuple[bytes, Account]] = {}
 
     # --- raw key access --------------------------------------------------------------
@@ -98,6 +99,8 @@ class StateDB:
     def get(self, key: bytes) -> bytes | None:
         value = self._overlay.get(key, _MISSING)
         if value is not _MISSING:
+            if isinstance(value, Account):
+                return value.encode()
             return value  # type: ignore[return-value]
         if self._flat is not None:
             return self._flat.get(FLAT_PREFIX + key)
@@ -125,7 +128,7 @@ class StateDB:
 
     def commit(self) -> StateCommit:
         """Fold the overlay into the tree; the overlay is kept so reads still see it."""
-        changes = dict(self._overlay)
+        changes = {k: v.encode() if isinstance(v, Account) else v for k, v in self._overlay.items()}
         root, nodes = self.tree.update(changes)
         flat_writes = {FLAT_PREFIX + k: v for k, v in changes.items() if v is not None}
         flat_deletes = frozenset(FLAT_PREFIX + k for k, v in changes.items() if v is None)
@@ -136,6 +139,9 @@ class StateDB:
 
     def get_account(self, address: bytes) -> Account:
         key = account_key(address)
+        pending = self._overlay.get(key, _MISSING)
+        if isinstance(pending, Account):
+            return pending
         raw = self.get(key)
         if raw is None:
             return Account()
@@ -148,12 +154,8 @@ class StateDB:
 
     def put_account(self, address: bytes, account: Account) -> None:
         key = account_key(address)
-        if account.empty:
-            self.set(key, None)
-            return
-        raw = account.encode()
-        self.set(key, raw)
-        self._accounts[key] = (raw, account)
+        self._journal.append((key, self._overlay.get(key, _MISSING)))
+        self._overlay[key] = None if account.empty else account
 
     def credit(self, address: bytes, amount: int) -> None:
         if amount < 0:

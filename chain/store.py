@@ -6,7 +6,7 @@ Layout (all keys are bytes; heights are 8-byte big-endian)::
     b"genesis"           -> genesis document hash
     b"blk/" + hash       -> block bytes
     b"hgt/" + height     -> block hash
-    b"rcp/" + hash       -> encode([receipt, ...])
+    b"rcp/" + hash       -> encode([receipt bytes, ...])
     b"cmt/" + height     -> the commit that finalized the block at height
     b"txi/" + tx_hash    -> encode([height, index])
     b"smt/" + node_hash  -> state tree node            (chain.smt)
@@ -90,7 +90,7 @@ class BlockStore:
         puts = {
             b"blk/" + h: block.encode(),
             b"hgt/" + _h(height): bytes(h),
-            b"rcp/" + h: encode_receipts(output.receipts),
+            b"rcp/" + h: encode_receipts(output.receipt_bytes),
             b"cmt/" + _h(height): commit.encode(),
             HEAD: encode([height, bytes(h)]),
         }
