@@ -115,6 +115,37 @@ class Params:
 
 
 Handler = Callable[[Params], Awaitable[Any]]
+MAX_NESTING = 64
+
+
+def nesting_within(body: bytes, limit: int) -> bool:
+    """True when no array/object in ``body`` nests deeper than ``limit``.
+
+    Checked before ``json.loads``, whose C parser recurses once per level and can
+    exhaust the C stack on hostile input when the recursion limit is high.
+    Brackets inside strings are skipped (escapes honoured).
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return True
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return False
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return True
 
 
 def chain_error_object(exc: ChainError) -> dict[str, Any]:
@@ -161,6 +192,9 @@ class Dispatcher:
 
     async def handle_body(self, body: bytes) -> Any:
         """Answer a request body (single or batch); ``None`` means no response (all notifications)."""
+        if not nesting_within(body, MAX_NESTING):
+            return {"jsonrpc": "2.0", "id": None,
+                    "error": {"code": PARSE_ERROR, "message": f"JSON nested deeper than {MAX_NESTING}"}}
         try:
             doc = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError):
