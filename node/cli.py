@@ -10,6 +10,7 @@ Errors print one line ``error: ...`` on stderr and exit 1; usage errors exit 2.
     cairn keys new|list|show NAME             keyring in $CAIRN_KEYRING or ~/.cairn/keys
     cairn tx transfer --from NAME --to ADDR --amount N [--fee F] [--gas-limit G] [--wait]
     cairn query account ADDR | block [HEIGHT|HASH] | tx HASH
+    cairn proofs verify --kind sev-snp|sgx|groth16 ...   (see node/cli_proofs.py)
 """
 
 from __future__ import annotations
@@ -343,6 +344,10 @@ def _parser() -> argparse.ArgumentParser:
     tp.add_argument("--wait", action="store_true", help="wait for the commit and print the receipt")
     tp.add_argument("--timeout", type=float, default=30.0)
     tp.set_defaults(func=cmd_tx_transfer)
+
+    from node.cli_proofs import add_parser as add_proofs_parser
+
+    add_proofs_parser(sub, common)
 
     q = sub.add_parser("query", help="read chain data")
     qsub = q.add_subparsers(dest="query_cmd", required=True)
