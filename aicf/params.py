@@ -91,7 +91,6 @@ class SlashingParams:
     bad_proof_bps: int = 1_000
     qos_failure_bps: int = 50
     quorum_dissent_bps: int = 500
-    validator_double_sign_bps: int = 500
     jail_blocks: int = 1_000
 
 

@@ -99,9 +99,9 @@ def pipeline_rate(genesis: Genesis, txs: list[bytes], *, parallel: bool) -> floa
     for i in range(0, len(txs), BLOCK):
         parent = scratch.load_head_header()
         block, out = build_block(scratch.head_state(), parent, app, txs=txs[i:i + BLOCK],
-                                 time_ms=parent.time_ms + 1000, proposer=v.address, last_commit=last)
+                                 now_ms=parent.time_ms + 1000, proposer=v.address, last_commit=last)
         h = block.header
-        last = Commit(h.height, 0, block.hash, (sign_commit_sig(v, h.chain_id, h.height, 0, block.hash, h.time_ms),))
+        last = Commit(h.height, 0, block.hash, (sign_commit_sig(v, h.chain_id, h.height, 0, block.hash, h.time_ms + 1000),))
         scratch.save_block(block, out, last)
         blocks.append(block.encode())
         commits.append(last)

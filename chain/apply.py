@@ -45,15 +45,19 @@ from chain.errors import ChainError, DecodeError, ErrorCode, InvalidBlock, Inval
 from chain.merkle import merkle_root
 from chain.module import BlockEnv, BlockPot, Event, GasMeter, Module, OutOfGas, TxContext, TxFailed, TxKind
 from chain.params import ChainParams
-from chain.smt import state_key
+from chain.staking import (
+    LAST_VALIDATORS_KEY,
+    NEXT_VALIDATORS_KEY,
+    VALIDATORS_KEY,
+    StakingModule,
+    bft_time,
+)
 from chain.state import Account, StateCommit, StateDB
 from chain.tx import SignedTx, check_stateless
 from chain.types import Address, Hash32
 
 RECEIPT_OK = 0
 RECEIPT_FAILED = 1
-VALIDATORS_KEY = state_key("meta", b"validators")
-NEXT_VALIDATORS_KEY = state_key("meta", b"next_validators")
 
 
 # --- receipts ------------------------------------------------------------------------
@@ -154,8 +158,10 @@ class Application:
     kinds: Mapping[str, TxKind] = field(default_factory=dict)
 
     @classmethod
-    def compose(cls, chain_id: str, params: ChainParams, modules: Iterable[Module]) -> Application:
-        mods = tuple(modules)
+    def compose(cls, chain_id: str, params: ChainParams, modules: Iterable[Module], *,
+                slash_to: Address) -> Application:
+        """The kernel (transfers, staking) plus ``modules``; slashed stake goes to ``slash_to``."""
+        mods = (StakingModule(params, slash_to), *modules)
         kinds: dict[str, TxKind] = {"transfer": TransferKind(params)}
         for m in mods:
             for name, kind in m.tx_kinds().items():
@@ -295,8 +301,25 @@ def validate_header(parent: Header, block: Block, state: StateDB, app: Applicati
         raise InvalidBlock("next_validators_hash does not match state", code=ErrorCode.BLOCK_BAD_VALIDATORS)
     if validators.get(h.proposer) is None:
         raise InvalidBlock("proposer is not a validator", code=ErrorCode.BLOCK_BAD_PROPOSER)
+    if block.last_commit is not None:
+        expected = commit_time(block.last_commit, load_validators(state, LAST_VALIDATORS_KEY))
+        if h.time_ms != expected:
+            raise InvalidBlock(f"time {h.time_ms} is not the BFT time {expected} of the last commit",
+                               code=ErrorCode.BLOCK_BAD_TIME)
     if h.beacon != beacon_next(parent.beacon, h.beacon_reveal):
         raise InvalidBlock("beacon does not follow from the parent's", code=ErrorCode.BLOCK_BAD_BEACON)
+
+
+def commit_time(commit: Commit, validators: ValidatorSet) -> int:
+    """BFT time: the power-weighted median of the commit's signature times (``staking.bft_time``)."""
+    pairs = []
+    for s in commit.signatures:
+        v = validators.get(s.validator)
+        if v is not None:
+            pairs.append((s.time_ms, v.power))
+    if not pairs:
+        raise InvalidBlock("last commit carries no known signature", code=ErrorCode.BLOCK_BAD_COMMIT)
+    return bft_time(pairs)
 
 
 def verify_last_commit(parent: Header, block: Block, parent_validators: ValidatorSet) -> None:
@@ -313,12 +336,17 @@ def verify_last_commit(parent: Header, block: Block, parent_validators: Validato
 
 
 def _execute(state: StateDB, header: Header, txs: Sequence[bytes], app: Application, *,
-             verified: Container[bytes], drop_invalid: bool) -> tuple[list[bytes], BlockOutput]:
+             verified: Container[bytes], drop_invalid: bool, evidence: tuple[bytes, ...] = (),
+             signers: tuple[bytes, ...] = ()) -> tuple[list[bytes], BlockOutput]:
     """Hooks, transactions, pot; with ``drop_invalid`` an invalid transaction is left out instead of failing."""
-    env = BlockEnv(header.chain_id, header.height, header.time_ms, header.proposer, bytes(header.beacon))
+    env = BlockEnv(header.chain_id, header.height, header.time_ms, header.proposer, bytes(header.beacon),
+                   evidence, signers)
     events: list[Event] = []
     for m in app.modules:
-        events.extend(m.begin_block(state, env))
+        try:
+            events.extend(m.begin_block(state, env))
+        except InvalidTransaction as exc:  # bad evidence in the block's evidence section
+            raise InvalidBlock(f"{m.name}: {exc.message}", code=ErrorCode.BLOCK_INVALID) from exc
     pot = BlockPot(fees=0, reward=app.params.block_reward)
     receipts: list[Receipt] = []
     included: list[bytes] = []
@@ -360,14 +388,16 @@ def execute_block(state: StateDB, block: Block, app: Application, *,
     already checked (the mempool's signature cache); all others are checked here.
     Raises ``InvalidBlock`` if any transaction is invalid.
     """
-    return _execute(state, block.header, block.txs, app, verified=verified, drop_invalid=False)[1]
+    signers = tuple(bytes(s.validator) for s in block.last_commit.signatures) if block.last_commit else ()
+    return _execute(state, block.header, block.txs, app, verified=verified, drop_invalid=False,
+                    evidence=block.evidence, signers=signers)[1]
 
 
 def apply_block(state: StateDB, parent: Header, block: Block, app: Application, *,
                 verified: Container[bytes] = frozenset()) -> BlockOutput:
     """Validate and execute ``block`` on top of ``parent``; every root is recomputed and compared."""
     validate_header(parent, block, state, app)
-    verify_last_commit(parent, block, load_validators(state))
+    verify_last_commit(parent, block, load_validators(state, LAST_VALIDATORS_KEY))
     out = execute_block(state, block, app, verified=verified)
     if out.receipts_root != block.header.receipts_root:
         raise InvalidBlock("receipts_root does not match execution", code=ErrorCode.BLOCK_BAD_ROOT,
@@ -378,26 +408,36 @@ def apply_block(state: StateDB, parent: Header, block: Block, app: Application, 
     return out
 
 
-def build_block(state: StateDB, parent: Header, app: Application, *, txs: Sequence[bytes], time_ms: int,
+def build_block(state: StateDB, parent: Header, app: Application, *, txs: Sequence[bytes], now_ms: int,
                 proposer: Address, last_commit: Commit | None = None, beacon_reveal: bytes = b"",
+                evidence: Sequence[bytes] = (),
                 verified: Container[bytes] = frozenset()) -> tuple[Block, BlockOutput]:
     """Assemble a block for a proposer from candidate transactions.
 
     Candidates that turn out invalid against the state (stale nonce, balance
     spent by an earlier one) are left out, so the result always passes
     ``apply_block`` on the same parent.  ``state`` is consumed.
+
+    The block's time is the BFT time of ``last_commit``; only the first block
+    (no last commit) takes ``max(now_ms, parent.time_ms + 1)``.
     """
     validators = load_validators(state)
+    if last_commit is not None:
+        time_ms = commit_time(last_commit, load_validators(state, LAST_VALIDATORS_KEY))
+    else:
+        time_ms = max(now_ms, parent.time_ms + 1)
     header = Header(
         chain_id=app.chain_id, height=parent.height + 1, time_ms=time_ms, prev_hash=parent.hash(),
         last_commit_hash=last_commit_hash(last_commit), txs_root=Hash32(bytes(32)),
-        proofs_root=Hash32(merkle_root(())), evidence_root=Hash32(merkle_root(())),
+        proofs_root=Hash32(merkle_root(())), evidence_root=Hash32(merkle_root(evidence)),
         receipts_root=Hash32(bytes(32)), state_root=Hash32(bytes(32)),
         validators_hash=validators.hash(),
         next_validators_hash=load_validators(state, NEXT_VALIDATORS_KEY).hash(),
         proposer=proposer, beacon_reveal=beacon_reveal, beacon=beacon_next(parent.beacon, beacon_reveal),
     )
-    included, out = _execute(state, header, txs, app, verified=verified, drop_invalid=True)
+    signers = tuple(bytes(s.validator) for s in last_commit.signatures) if last_commit else ()
+    included, out = _execute(state, header, txs, app, verified=verified, drop_invalid=True,
+                             evidence=tuple(evidence), signers=signers)
     header = replace(header, txs_root=Hash32(merkle_root(included)), receipts_root=out.receipts_root,
                      state_root=out.state_root)
-    return Block(header, tuple(included), last_commit=last_commit), out
+    return Block(header, tuple(included), evidence=tuple(evidence), last_commit=last_commit), out

@@ -40,6 +40,10 @@ class BlockEnv:
     time_ms: int
     proposer: Address
     beacon: bytes
+    evidence: tuple[bytes, ...] = ()
+    """The block's evidence section (handled by the staking module)."""
+    last_commit_signers: tuple[bytes, ...] = ()
+    """Addresses that signed the commit this block carries."""
 
 
 class OutOfGas(ChainError):

@@ -39,6 +39,22 @@ class ChainParams:
     """Human-readable prefix of bech32m addresses."""
     max_memory_bytes: int = 512 * 1024 * 1024
     """WASM linear-memory cap (DESIGN §6)."""
+    max_validators: int = 100
+    """Size cap of the validator set chosen at each epoch boundary."""
+    min_validator_stake: int = 1
+    """Least stake that can be chosen into the validator set."""
+    unbonding_blocks: int = 1_000
+    """Blocks between ``unstake`` and the units returning to the balance."""
+    double_sign_slash_bps: int = 500
+    """Share of stake a double-signing validator loses (to the fund), besides its tombstone."""
+    max_missed_blocks: int = 100
+    """Consecutive commits a validator may miss before it is jailed (0 = never)."""
+    jail_blocks: int = 1_000
+    """Length of a liveness jail in blocks."""
+    evidence_max_age: int = 10_000
+    """How many blocks back double-sign evidence is accepted."""
+    staking_gas: int = 5_000
+    """Gas of ``stake``, ``unstake``, ``unjail`` and ``evidence`` on top of the intrinsic gas."""
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

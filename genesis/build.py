@@ -15,14 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aicf.module import AicfModule
-from chain.apply import NEXT_VALIDATORS_KEY, VALIDATORS_KEY, Application
+from aicf.module import FUND_ADDRESS, AicfModule
+from chain.apply import Application
 from chain.block import Header, Validator, ValidatorSet
 from chain.codec import encode
 from chain.hashing import H
 from chain.kv import MemoryKV
 from chain.merkle import merkle_root
 from chain.smt import EMPTY_ROOT, state_key
+from chain.staking import write_genesis_validators
 from chain.state import StateCommit, StateDB
 from chain.types import ZERO_HASH, Address, Hash32
 from genesis.fields import dump_dataclass
@@ -31,7 +32,7 @@ from genesis.schema import Genesis
 
 def make_application(genesis: Genesis) -> Application:
     """The kernel and modules composed with this chain's parameters."""
-    return Application.compose(genesis.chain_id, genesis.params, [AicfModule(genesis.aicf)])
+    return Application.compose(genesis.chain_id, genesis.params, [AicfModule(genesis.aicf)], slash_to=FUND_ADDRESS)
 
 
 def validator_set(genesis: Genesis) -> ValidatorSet:
@@ -50,8 +51,7 @@ def build_genesis(genesis: Genesis) -> GenesisOutput:
     for address, amount in genesis.initial_balances:
         state.credit(address, amount)
     vals = validator_set(genesis)
-    state.set(VALIDATORS_KEY, vals.encode())
-    state.set(NEXT_VALIDATORS_KEY, vals.encode())
+    write_genesis_validators(state, vals)
     state.set(state_key("param", b"chain"), genesis.params.encode())
     state.set(state_key("param", b"aicf"), encode(dump_dataclass(genesis.aicf)))
     commit = state.commit()

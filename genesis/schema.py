@@ -191,8 +191,7 @@ def _check_aicf(a: AicfParams) -> None:
         raise fail("aicf.health", "the four weights must sum to 10000")
     if a.matcher.strategy not in {"weighted_health", "round_robin", "least_loaded", "latency_aware"}:
         raise fail("aicf.matcher.strategy", "must be weighted_health, round_robin, least_loaded or latency_aware")
-    for name in ("missed_lease_bps", "bad_proof_bps", "qos_failure_bps", "quorum_dissent_bps",
-                 "validator_double_sign_bps"):
+    for name in ("missed_lease_bps", "bad_proof_bps", "qos_failure_bps", "quorum_dissent_bps"):
         bps(f"aicf.slashing.{name}", getattr(a.slashing, name))
 
 

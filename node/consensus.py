@@ -75,13 +75,13 @@ class SoloDriver:
         p = chain.app.params
         txs = self.mempool.reap(max_txs=p.max_block_txs, max_bytes=p.max_block_bytes - 64 * 1024,
                                 max_gas=p.block_gas_limit)
-        time_ms = max(self.clock_ms(), parent.time_ms + 1)
         block, output = build_block(
-            chain.head_state(), parent, chain.app, txs=[t.raw for t in txs], time_ms=time_ms,
+            chain.head_state(), parent, chain.app, txs=[t.raw for t in txs], now_ms=self.clock_ms(),
             proposer=self.key.address, last_commit=last_commit, verified=self.mempool.sig_cache,
         )
         h = block.header
-        sig = sign_commit_sig(self.key, chain.chain_id, h.height, 0, block.hash, h.time_ms)
+        # The precommit's time becomes the next block's time (BFT time), so it must move forward.
+        sig = sign_commit_sig(self.key, chain.chain_id, h.height, 0, block.hash, max(self.clock_ms(), h.time_ms + 1))
         commit = Commit(h.height, 0, block.hash, (sig,))
         chain.commit(block, output, commit)
         self.mempool.update()

@@ -27,9 +27,10 @@ The AICF module then checks the result against the job's lease (assigned provide
 deadline) — that is state, not evidence, and lives there.
 
 Verifiers register by type id in an immutable :class:`VerifierRegistry`;
-``default_registry()`` holds the ZK verifier; the ``AI_V1`` and ``QUANTUM_V1`` verifiers
-(``proofs.tee``, ``proofs.quantum``) join with ``registry.with_verifier(type_id, fn)``
-when genesis composes the application.
+``default_registry()`` holds the three verifiers this package defines: ``AI_V1``
+(``proofs.ai``), ``QUANTUM_V1`` (``proofs.quantum_body``) and ``ZK_GROTH16_BN254`` (below).
+The first two read their configuration from ``ctx.type_config``; another verifier joins, or
+replaces one, with ``registry.with_verifier(type_id, fn)``.
 
 ZK_GROTH16_BN254 body
 ---------------------
@@ -286,5 +287,14 @@ def verify_zk_groth16_body(envelope: ProofEnvelope, ctx: VerifyContext) -> BodyR
 
 
 def default_registry() -> VerifierRegistry:
-    """The verifiers this package defines: ``ZK_GROTH16_BN254``."""
-    return VerifierRegistry().with_verifier(ProofType.ZK_GROTH16_BN254, verify_zk_groth16_body)
+    """The verifiers this package defines: ``AI_V1``, ``QUANTUM_V1``, ``ZK_GROTH16_BN254``."""
+    # Imported here: both modules import this one for BodyResult and VerifyContext.
+    from proofs.ai import verify_ai_body
+    from proofs.quantum_body import verify_quantum_body
+
+    return (
+        VerifierRegistry()
+        .with_verifier(ProofType.AI_V1, verify_ai_body)
+        .with_verifier(ProofType.QUANTUM_V1, verify_quantum_body)
+        .with_verifier(ProofType.ZK_GROTH16_BN254, verify_zk_groth16_body)
+    )

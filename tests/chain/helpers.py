@@ -49,13 +49,13 @@ class MemChain:
     def build(self, txs: list[SignedTx] | list[bytes], *, time_step: int = 1000) -> tuple[Block, BlockOutput]:
         raws = [t.raw if isinstance(t, SignedTx) else t for t in txs]
         parent = self.head
-        return build_block(self.store.head_state(), parent, self.app, txs=raws, time_ms=parent.time_ms + time_step,
+        return build_block(self.store.head_state(), parent, self.app, txs=raws, now_ms=parent.time_ms + time_step,
                            proposer=self.validator.address, last_commit=self.last_commit())
 
     def sign_commit(self, block: Block) -> Commit:
         h = block.header
         return Commit(h.height, 0, block.hash, (sign_commit_sig(self.validator, h.chain_id, h.height, 0, block.hash,
-                                                                h.time_ms),))
+                                                                h.time_ms + 1000),))
 
     def commit(self, block: Block, out: BlockOutput) -> None:
         self.store.save_block(block, out, self.sign_commit(block))

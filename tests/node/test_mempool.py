@@ -437,7 +437,7 @@ class Chain:
             parent,
             self.app,
             txs=[t.raw for t in txs],
-            time_ms=parent.time_ms + 1_000,
+            now_ms=parent.time_ms + 1_000,
             proposer=VALIDATOR.address,
             last_commit=last,
             verified=verified if verified is not None else frozenset(),
@@ -447,7 +447,7 @@ class Chain:
         again = apply_block(self.store.head_state(), parent, block, self.app)
         assert again.state_root == block.header.state_root
         h = block.header
-        sig = sign_commit_sig(VALIDATOR, self.app.chain_id, h.height, 0, block.hash, h.time_ms)
+        sig = sign_commit_sig(VALIDATOR, self.app.chain_id, h.height, 0, block.hash, h.time_ms + 1_000)
         self.store.save_block(block, out, Commit(h.height, 0, block.hash, (sig,)))
         return block
 

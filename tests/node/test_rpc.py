@@ -357,7 +357,7 @@ async def test_send_rejections_carry_stable_codes(still_rpc: Rpc) -> None:
         sign_tx(devnet_account_key(3), 1).raw.hex(): ErrorCode.TX_NONCE_GAP,
         sign_tx(devnet_account_key(55), 0).raw.hex(): ErrorCode.TX_INSUFFICIENT_BALANCE,
         sign_tx(devnet_account_key(3), 0, fee=1).raw.hex(): ErrorCode.TX_FEE_TOO_LOW,
-        sign_tx(devnet_account_key(3), 0, kind="stake").raw.hex(): ErrorCode.TX_UNKNOWN_KIND,
+        sign_tx(devnet_account_key(3), 0, kind="no-such-kind").raw.hex(): ErrorCode.TX_UNKNOWN_KIND,
         sign_tx(devnet_account_key(3), 0, payload="me").raw.hex(): ErrorCode.TX_BAD_PAYLOAD,
     }
     for hexed, code in cases.items():

@@ -34,10 +34,12 @@ from proofs.policy import BP, PolicyParams, ZkPricing
 from proofs.registry import (
     BodyResult,
     VerifiedProof,
+    VerifierRegistry,
     VerifyContext,
     ZkGroth16Body,
     default_registry,
     verify_envelope,
+    verify_zk_groth16_body,
     zk_output_digest,
 )
 
@@ -266,11 +268,12 @@ def test_signature_checks(zk_body: ZkGroth16Body) -> None:
 
 
 def test_unregistered_types_are_refused() -> None:
-    assert default_registry().type_ids == (ProofType.ZK_GROTH16_BN254,)
+    assert default_registry().type_ids == (ProofType.AI_V1, ProofType.QUANTUM_V1, ProofType.ZK_GROTH16_BN254)
+    zk_only = VerifierRegistry().with_verifier(ProofType.ZK_GROTH16_BN254, verify_zk_groth16_body)
     for type_id in (ProofType.AI_V1, ProofType.QUANTUM_V1):
         env = seal_envelope(type_id, TASK, b"", chain_id=CHAIN, provider_key=KEY)
         with pytest.raises(InvalidProof) as info:
-            verify_envelope(env, _ctx())
+            verify_envelope(env, _ctx(registry=zk_only))
         assert info.value.reason == "verifier_not_registered"
 
 
@@ -282,7 +285,7 @@ def test_a_verifier_slots_in_and_cannot_change_task_or_provider() -> None:
         return BodyResult(output_digest=Hash32(bytes(range(32))), units=1234, qos_bp=12650)
 
     registry = default_registry().with_verifier(ProofType.AI_V1, fake_ai)
-    assert registry.type_ids == (ProofType.AI_V1, ProofType.ZK_GROTH16_BN254)
+    assert registry.type_ids == (ProofType.AI_V1, ProofType.QUANTUM_V1, ProofType.ZK_GROTH16_BN254)
     env = seal_envelope(ProofType.AI_V1, TASK, b"ai body", chain_id=CHAIN, provider_key=KEY)
     result = verify_envelope(env.encode(), _ctx(registry=registry))
     assert result == VerifiedProof(TASK, PROVIDER, Hash32(bytes(range(32))), 1234, 12650)

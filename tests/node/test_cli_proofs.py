@@ -1,0 +1,98 @@
+"""``cairn proofs verify`` on the third-party evidence: verdicts, exit codes, JSON output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from node.cli import main
+
+NOW = "2025-07-01T00:00:00Z"  # inside every certificate and collateral window of the vectors
+
+
+def sev(t: Path, report: str = "attestation.bin", chain: str = "ask_ark_milan.pem") -> list[str]:
+    d = t / "tee" / "sev-snp"
+    return ["proofs", "verify", "--kind", "sev-snp", "--report", str(d / "milan_go-sev-guest" / report),
+            "--vcek", str(d / "milan_go-sev-guest" / "vcek.der"), "--chain", str(d / "amd-certs" / chain),
+            "--now", NOW]
+
+
+def sgx(t: Path, quote: str = "sgx_quote.bin") -> list[str]:
+    d = t / "tee" / "sgx-dcap" / "sgx-v3_dcap-qvl"
+    return ["proofs", "verify", "--kind", "sgx", "--quote", str(d / quote), "--collateral",
+            str(d / "sgx_quote_collateral.json"), "--now", NOW]
+
+
+def g16(t: Path, vk: str, proof: str, public: str) -> list[str]:
+    return ["proofs", "verify", "--kind", "groth16", "--vk", str(t / "groth16" / vk), "--proof",
+            str(t / "groth16" / proof), "--public", str(t / "groth16" / public)]
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, object], str]:
+    rc = main([*argv, "--json"])
+    out, err = capsys.readouterr()
+    return rc, (json.loads(out) if out else {}), err
+
+
+def test_sev_snp_verdicts(shared_testdata: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, doc, _ = run(sev(shared_testdata) + ["--allow-debug"], capsys)
+    assert rc == 0 and doc["valid"] is True
+    fields = doc["fields"]
+    assert isinstance(fields, dict) and fields["product"] == "Milan"
+    assert fields["report"]["measurement"].startswith("b07af962")  # type: ignore[index]
+    rc, doc, _ = run(sev(shared_testdata), capsys)  # the sample is a debug guest: refused by default
+    assert rc == 1 and doc["reason"] == "sevsnp_debug_not_allowed"
+    rc, doc, _ = run(sev(shared_testdata, chain="ask_ark_genoa.pem") + ["--allow-debug"], capsys)
+    assert rc == 1 and doc["reason"] == "sevsnp_product_mismatch"
+    rc, doc, _ = run(sev(shared_testdata, report="attestation_tampered_reportdata.bin") + ["--allow-debug"], capsys)
+    assert rc == 1 and doc["reason"] == "sevsnp_report_signature"
+
+
+def test_sgx_verdicts(shared_testdata: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, doc, _ = run(sgx(shared_testdata), capsys)
+    assert rc == 0
+    fields = doc["fields"]
+    assert isinstance(fields, dict)
+    assert fields["tcb_status"] == "ConfigurationAndSWHardeningNeeded"
+    assert fields["advisory_ids"] == ["INTEL-SA-00289", "INTEL-SA-00615"]
+    assert fields["quote"]["report"]["mrenclave"].startswith("33d8736d")  # type: ignore[index]
+    rc, doc, _ = run(sgx(shared_testdata, quote="sgx_quote_tampered_reportdata.bin"), capsys)
+    assert rc == 1 and doc["reason"] == "sgx_quote_signature"
+
+
+@pytest.mark.parametrize(("vk", "proof", "public", "valid"), [
+    ("risc0_multiplier_1pub/verification_key.json", "risc0_multiplier_1pub/proof.json",
+     "risc0_multiplier_1pub/public.json", True),
+    ("risc0_multiplier_1pub/verification_key.json", "risc0_multiplier_1pub/proof.json",
+     "risc0_multiplier_1pub/public_bad.json", False),
+    ("risc0_multiplier_1pub/verification_key.json", "risc0_multiplier_1pub/proof.json",
+     "risc0_multiplier_1pub/public_noncanonical.json", False),
+    ("risc0_multiplier_1pub/verification_key.json", "risc0_multiplier_1pub/proof_bad_not_on_curve.json",
+     "risc0_multiplier_1pub/public.json", False),
+    ("risc0_multiplier_1pub/verification_key.json", "circomcompat_multiplier_1pub/proof.json",
+     "circomcompat_multiplier_1pub/public.json", False),
+])
+def test_groth16_verdicts(shared_testdata: Path, capsys: pytest.CaptureFixture[str], vk: str, proof: str,
+                          public: str, valid: bool) -> None:
+    rc, doc, _ = run(g16(shared_testdata, vk, proof, public), capsys)
+    assert doc["valid"] is valid and rc == (0 if valid else 1)
+
+
+def test_usage_errors_exit_2_with_one_line(shared_testdata: Path, tmp_path: Path) -> None:
+    cairn = str(Path(sys.executable).parent / "cairn")
+    cases = [
+        ["proofs", "verify", "--kind", "sgx", "--quote", str(tmp_path / "missing.bin")],
+        sgx(shared_testdata)[:-1] + ["yesterday"],
+        sgx(shared_testdata)[:-1] + ["2025-07-01T00:00:00"],  # no zone
+        ["proofs", "verify", "--kind", "sev-snp"],
+        ["proofs", "verify", "--kind", "nonsense"],
+    ]
+    for argv in cases:
+        p = subprocess.run([cairn, *argv], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2, (argv, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:"), p.stderr
