@@ -3,6 +3,7 @@
 Methods (params by name, or positionally in the listed order):
 
 ``node.status`` · ``chain.getHead`` · ``chain.getBlock {height | hash, full}`` ·
+``chain.getCommit {height}`` · ``chain.getValidators {height}`` ·
 ``state.getAccount {address, height}`` · ``state.getProof {address, height}`` ·
 ``tx.send {tx}`` · ``tx.sendBatch {txs}`` · ``tx.get {hash}`` · ``tx.getReceipt {hash}``
 """
@@ -15,13 +16,14 @@ from typing import Any
 from chain.block import Header
 from chain.errors import ChainError, DecodeError, NotFound
 from chain.keys import decode_address, encode_address
+from chain.staking import NEXT_VALIDATORS_KEY, VALIDATORS_KEY, load_set
 from chain.state import account_key
 from chain.tx import SignedTx
 from chain.types import Address
 from node.chain_service import ChainService
 from node.mempool import Mempool
 from node.rpc.jsonrpc import Dispatcher, Handler, InvalidParams, Params, chain_error_object
-from node.rpc.views import block_json, header_json, receipt_json, tx_json
+from node.rpc.views import block_json, commit_json, header_json, receipt_json, tx_json
 
 VERSION = "0.1.0"
 MAX_SEND_BATCH = 1000
@@ -84,6 +86,35 @@ class RpcApi:
         else:
             block = store.load_block_at(p.int("height", default=self.chain.head.height))
         return block_json(block, self.prefix, full=p.bool("full"))
+
+    async def get_commit(self, p: Params) -> Any:
+        """The commit that finalized the block at ``height`` (default: the head), with its header."""
+        height = p.int("height", default=self.chain.head.height, lo=1)
+        if height > self.chain.head.height:
+            raise NotFound(f"height {height} is above the head {self.chain.head.height}")
+        block = self.chain.store.load_block_at(height)
+        return {"height": height, "header": header_json(block.header, self.prefix),
+                "commit": commit_json(self.chain.store.load_commit(height), self.prefix)}
+
+    async def get_validators(self, p: Params) -> Any:
+        """The validator set that signs the block at ``height`` (default: the next block)."""
+        head = self.chain.head
+        height = p.int("height", default=head.height + 1, lo=1)
+        if height > head.height + 2:
+            raise NotFound(f"validators for height {height} are not known yet (head {head.height})")
+        if height == head.height + 2:
+            key = NEXT_VALIDATORS_KEY
+            state = self.chain.head_state()
+        elif height == head.height + 1:
+            key = VALIDATORS_KEY
+            state = self.chain.head_state()
+        else:  # the set that signed block ``height`` was VALIDATORS after block height - 1
+            key = VALIDATORS_KEY
+            state = self.chain.store.state_at(self.chain.store.load_block_at(height - 1).header.state_root)
+        vs = load_set(state, key)
+        return {"height": height, "hash": bytes(vs.hash()).hex(), "total_power": vs.total_power,
+                "validators": [{"address": encode_address(v.address, self.prefix), "pubkey": bytes(v.pubkey).hex(),
+                                "power": v.power} for v in vs.validators]}
 
     # --- state ------------------------------------------------------------------------
 
@@ -170,6 +201,8 @@ class RpcApi:
             "node.status": ((), self.status),
             "chain.getHead": ((), self.get_head),
             "chain.getBlock": (("height", "hash", "full"), self.get_block),
+            "chain.getCommit": (("height",), self.get_commit),
+            "chain.getValidators": (("height",), self.get_validators),
             "state.getAccount": (("address", "height"), self.get_account),
             "state.getProof": (("address", "height"), self.get_proof),
             "tx.send": (("tx",), self.send),

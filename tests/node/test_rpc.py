@@ -813,3 +813,24 @@ def test_node_still_makes_blocks_after_the_fuzz(sync_http: httpx.Client) -> None
             break
         assert time.monotonic() < deadline, "the transaction was not committed"
         time.sleep(0.02)
+
+
+async def test_get_commit_and_validators(rpc: Rpc) -> None:
+    from chain.block import Commit, ValidatorSet, verify_commit
+    from chain.block import Validator as V
+    from chain.keys import decode_address
+    from chain.types import PublicKey32
+
+    head = await rpc.wait_height(2)
+    answer = await rpc.call("chain.getCommit", {"height": 1})
+    vals = await rpc.call("chain.getValidators", {"height": 1})
+    vs = ValidatorSet.of(V(decode_address(v["address"]), PublicKey32(bytes.fromhex(v["pubkey"])), v["power"])
+                         for v in vals["validators"])
+    assert bytes(vs.hash()).hex() == vals["hash"] == answer["header"]["validators_hash"]
+    commit = Commit.decode(bytes.fromhex(answer["commit"]["raw"]))
+    assert verify_commit(commit, chain_id="cairn-devnet", validators=vs, height=1,
+                         block_hash=bytes.fromhex(answer["header"]["hash"])) == vs.total_power
+    nxt = await rpc.call("chain.getValidators")
+    assert nxt["height"] > head["height"] and nxt["hash"] == vals["hash"]
+    err = await rpc.error("chain.getValidators", {"height": 10**9})
+    assert err["code"] == 600
