@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 
-BENCHES = ["transfers"]
+BENCHES = ["transfers", "proofs"]
 
 
 def main() -> int:
