@@ -1,0 +1,188 @@
+"""Shared helpers for the p2p tests: fast configs, in-process nodes on loopback, a frame proxy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from chain.errors import ChainError
+from chain.keys import PrivateKey
+from node.p2p.gossip import Gossip
+from node.p2p.handshake import HELLO_SIZE, NodeId, Session, handshake
+from node.p2p.peers import PeerConfig, PeerManager
+from node.p2p.transport import HEADER_SIZE, BufferedReader
+
+CHAIN = "cairn-p2p-test"
+WAIT = 5.0
+"""Upper bound of every wait in these tests; they normally finish in milliseconds."""
+
+
+def node_key(label: str) -> PrivateKey:
+    return PrivateKey.derive(f"p2p-test/{label}")
+
+
+def fast_config(**overrides: Any) -> PeerConfig:
+    base: dict[str, Any] = dict(
+        listen_host="127.0.0.1",
+        listen_port=0,
+        handshake_timeout=2.0,
+        dial_timeout=2.0,
+        backoff_initial=0.02,
+        backoff_max=0.2,
+    )
+    base.update(overrides)
+    return PeerConfig(**base)
+
+
+@dataclass
+class Node:
+    """One in-process node: peer manager, gossip and what its handlers received."""
+
+    label: str
+    key: PrivateKey
+    peers: PeerManager
+    gossip: Gossip
+    received: list[tuple[str, NodeId, bytes]] = field(default_factory=list)
+    cancel_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+
+    @property
+    def node_id(self) -> NodeId:
+        return self.peers.node_id
+
+    @property
+    def port(self) -> int:
+        return self.peers.listen_addresses[0][1]
+
+    def address(self, port: int | None = None) -> str:
+        return f"{self.node_id.hex()}@127.0.0.1:{self.port if port is None else port}"
+
+    def connected_to(self, other: Node) -> bool:
+        return self.peers.get(other.node_id) is not None
+
+    def stop(self) -> None:
+        self.cancel_scope.cancel()
+
+
+async def start_node(
+    nursery: trio.Nursery,
+    label: str,
+    *,
+    topics: tuple[str, ...] = ("tx",),
+    key: PrivateKey | None = None,
+    chain_id: str = CHAIN,
+    **config: Any,
+) -> Node:
+    """Start a node listening on a free loopback port; its handlers record into ``received``."""
+    key = key or node_key(label)
+    peers = PeerManager(key, chain_id, fast_config(**config))
+    node = Node(label, key, peers, Gossip(peers))
+    for topic in topics:
+
+        async def record(source: NodeId, data: bytes, topic: str = topic) -> None:
+            node.received.append((topic, source, data))
+
+        node.gossip.subscribe(topic, record)
+
+    async def run(task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED) -> None:
+        with node.cancel_scope:
+            await peers.run(task_status=task_status)
+
+    await nursery.start(run)
+    return node
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
+    """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds."""
+    with trio.fail_after(timeout):
+        while not predicate():
+            await trio.sleep(0.005)
+
+
+async def tcp_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
+    """A connected (client, server) pair of real TCP streams on 127.0.0.1."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    async with listeners[0]:
+        client = await trio.open_tcp_stream("127.0.0.1", port)
+        server = await listeners[0].accept()
+    return client, server
+
+
+async def session_pair(
+    streams: tuple[trio.abc.Stream, trio.abc.Stream], **kw: Any
+) -> tuple[Session, Session]:
+    """Handshake both ends of ``streams`` concurrently (ALICE dials BOB)."""
+    results: list[Session] = []
+
+    async def side(stream: trio.abc.Stream, key: PrivateKey) -> None:
+        results.append(await handshake(stream, key, CHAIN, **kw))
+
+    with trio.fail_after(WAIT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(side, streams[0], node_key("alice"))
+            nursery.start_soon(side, streams[1], node_key("bob"))
+    results.sort(key=lambda s: s.peer.public_key != node_key("bob").public_key)
+    return results[0], results[1]
+
+
+Mangler = Callable[[int, bytes], list[bytes]]
+"""``mangle(index, frame) -> chunks to forward``; frame 0 is the auth frame."""
+
+
+class FrameProxy:
+    """A TCP proxy in front of ``target`` that hands each client→server frame to ``mangle``.
+
+    The 74-byte hello passes unchanged; after it, each frame (header and body) is
+    parsed and replaced by what ``mangle`` returns.  Server→client bytes pass unchanged.
+    """
+
+    def __init__(self, target_port: int, mangle: Mangler) -> None:
+        self.target_port = target_port
+        self.mangle = mangle
+        self.port = 0
+
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        self.port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, self._serve, listeners)
+            task_status.started(self.port)
+
+    async def _serve(self, client: trio.SocketStream) -> None:
+        try:
+            server = await trio.open_tcp_stream("127.0.0.1", self.target_port)
+        except OSError:
+            return
+        async with server, trio.open_nursery() as nursery:
+            nursery.start_soon(self._pump_frames, client, server, nursery.cancel_scope)
+            nursery.start_soon(self._pump_raw, server, client, nursery.cancel_scope)
+
+    async def _pump_raw(self, src: trio.abc.Stream, dst: trio.abc.Stream, scope: trio.CancelScope) -> None:
+        try:
+            while data := await src.receive_some():
+                await dst.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        scope.cancel()
+
+    async def _pump_frames(self, src: trio.abc.Stream, dst: trio.abc.Stream, scope: trio.CancelScope) -> None:
+        reader = BufferedReader(src)
+        try:
+            hello = await reader.receive_exactly(HELLO_SIZE)
+            if hello is None:
+                return
+            await dst.send_all(hello)
+            index = 0
+            while (header := await reader.receive_exactly(HEADER_SIZE)) is not None:
+                body = await reader.receive_exactly(int.from_bytes(header, "big"))
+                assert body is not None
+                for chunk in self.mangle(index, header + body):
+                    await dst.send_all(chunk)
+                index += 1
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ChainError):
+            pass
+        finally:
+            scope.cancel()
