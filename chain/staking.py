@@ -416,3 +416,24 @@ def bft_time(signatures: Sequence[tuple[int, int]]) -> int:
         if 2 * acc > total:
             return t
     raise ValueError("bft_time of an empty commit")
+
+
+def set_start_height(height: int, epoch_length: int) -> int:
+    """The first height signed by the validator set that signs ``height``.
+
+    Sets change only two blocks after an epoch boundary (see the module
+    docstring), so the set of ``height`` took effect at ``b + 2`` for the last
+    boundary ``b ≤ height − 2``, or at height 1.  Proposer priorities
+    (``chain.consensus.proposer``) restart from zero there.
+    """
+    if height < 2:
+        return 1
+    return max(1, (height - 2) // epoch_length * epoch_length + 2)
+
+
+def staking_of(app: object) -> StakingModule:
+    """The staking module of a composed application (the kernel installs exactly one)."""
+    for module in getattr(app, "modules", ()):
+        if isinstance(module, StakingModule):
+            return module
+    raise LookupError("the application has no staking module")

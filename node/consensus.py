@@ -64,8 +64,11 @@ class SoloDriver:
         if me is None or vs.total_power != me.power:
             raise ValueError("the solo driver needs this node's key to hold all the voting power")
 
-    def notify_tx(self) -> None:
+    def notify_tx(self, raws: list[bytes] | None = None) -> None:
         self.tx_arrived.set()
+
+    def round_state_json(self) -> dict[str, object]:
+        return {"height": self.chain.head.height + 1, "round": 0, "step": "propose", "mode": "solo"}
 
     def produce_one(self) -> Commit:
         """Build, sign and commit the next block; returns its commit."""

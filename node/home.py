@@ -26,10 +26,21 @@ CONFIG_TEMPLATE = """\
 # JSON-RPC listen address (host:port). Keep it on 127.0.0.1 unless a proxy guards it.
 laddr = "{rpc}"
 
+[p2p]
+# Validator-to-validator transport (used when the chain has more than one validator).
+laddr = "{p2p}"
+# "ID@host:port" entries; ID is the peer's node address (its validator key's address).
+persistent_peers = [{peers}]
+
 [consensus]
 # Seconds between blocks while transactions wait, and at most between empty blocks.
 min_block_interval = {min_interval}
 max_block_interval = {max_interval}
+# BFT round timeouts (milliseconds): base + round x delta.
+timeout_propose_ms = 3000
+timeout_prevote_ms = 1000
+timeout_precommit_ms = 1000
+timeout_delta_ms = 500
 
 [log]
 format = "console"   # or "json"
@@ -49,6 +60,13 @@ class NodeConfig:
     max_block_interval: float = 1.0
     log_format: str = "console"
     log_level: str = "info"
+    p2p_host: str = "127.0.0.1"
+    p2p_port: int = 26656
+    persistent_peers: tuple[str, ...] = ()
+    timeout_propose_ms: int = 3000
+    timeout_prevote_ms: int = 1000
+    timeout_precommit_ms: int = 1000
+    timeout_delta_ms: int = 500
 
 
 def write_key(path: Path, key: PrivateKey) -> None:
@@ -94,13 +112,16 @@ class Home:
         return self.genesis_file.exists()
 
     def init(self, genesis: Genesis, key: PrivateKey, *, rpc: str = "127.0.0.1:26657",
-             min_interval: float = 0.2, max_interval: float = 1.0) -> None:
+             min_interval: float = 0.2, max_interval: float = 1.0, p2p: str = "127.0.0.1:26656",
+             peers: tuple[str, ...] = ()) -> None:
         if self.exists():
             raise HomeError(f"{self.path} already holds a node (genesis.json exists)")
         self.path.mkdir(parents=True, exist_ok=True)
         self.genesis_file.write_text(genesis.dumps())
         write_key(self.key_file, key)
-        self.config_file.write_text(CONFIG_TEMPLATE.format(rpc=rpc, min_interval=min_interval, max_interval=max_interval))
+        self.config_file.write_text(CONFIG_TEMPLATE.format(
+            rpc=rpc, min_interval=min_interval, max_interval=max_interval, p2p=p2p,
+            peers=", ".join(f'"{p}"' for p in peers)))
 
     def load_genesis(self) -> Genesis:
         try:
@@ -120,7 +141,19 @@ class Home:
             host, _, port = str(doc.get("rpc", {}).get("laddr", "127.0.0.1:26657")).rpartition(":")
             cons = doc.get("consensus", {})
             log = doc.get("log", {})
+            p2p = doc.get("p2p", {})
+            p2p_host, _, p2p_port = str(p2p.get("laddr", "127.0.0.1:26656")).rpartition(":")
+            peers = p2p.get("persistent_peers", [])
+            if not isinstance(peers, list) or not all(isinstance(x, str) for x in peers):
+                raise ValueError("p2p.persistent_peers must be a list of strings")
             return NodeConfig(
+                p2p_host=p2p_host or "127.0.0.1",
+                p2p_port=int(p2p_port),
+                persistent_peers=tuple(peers),
+                timeout_propose_ms=int(cons.get("timeout_propose_ms", 3000)),
+                timeout_prevote_ms=int(cons.get("timeout_prevote_ms", 1000)),
+                timeout_precommit_ms=int(cons.get("timeout_precommit_ms", 1000)),
+                timeout_delta_ms=int(cons.get("timeout_delta_ms", 500)),
                 rpc_host=host or "127.0.0.1",
                 rpc_port=int(port),
                 min_block_interval=float(cons.get("min_block_interval", 0.2)),

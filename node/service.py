@@ -11,23 +11,31 @@ to flush.
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import structlog
 import trio
 
+from chain.consensus import Timeouts
 from chain.keys import PrivateKey
 from chain.store import BlockStore
 from genesis.schema import Genesis
+from node.bft import BftDriver
 from node.chain_service import ChainService
 from node.consensus import SoloDriver
 from node.db import LevelDBKV
 from node.home import Home, NodeConfig
 from node.mempool import Mempool
+from node.p2p import Gossip, PeerConfig, PeerManager
+from node.privval import PrivValidator
 from node.rpc.methods import RpcApi
 from node.rpc.server import make_app, serve_rpc
 
 log = structlog.get_logger("cairn.node")
+PRIVVAL_FILE = "priv_validator_state.cbor"
+WAL_FILE = "consensus.wal"
 
 
 @dataclass
@@ -36,26 +44,51 @@ class Node:
 
     chain: ChainService
     mempool: Mempool
-    driver: SoloDriver
+    driver: SoloDriver | BftDriver
     rpc_addresses: list[str]
+    peers: PeerManager | None = None
+    p2p_addresses: list[Any] = field(default_factory=list)
+
+
+def runs_solo(genesis: Genesis, key: PrivateKey, config: NodeConfig) -> bool:
+    """The one-validator case: this node's key is the only genesis validator and no peers are configured."""
+    return (len(genesis.validators) == 1 and genesis.validators[0].pubkey == key.public_key
+            and not config.persistent_peers)
 
 
 async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: NodeConfig, *,
                    task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
+    """One node: the store, the mempool, a consensus driver (solo or BFT with p2p) and the RPC server."""
     kv = LevelDBKV(data_dir)
     try:
         chain = ChainService(BlockStore(kv), genesis)
         mempool = Mempool(chain.app, chain.account)
-        driver = SoloDriver(chain, mempool, key, min_block_interval=config.min_block_interval,
-                            max_block_interval=config.max_block_interval)
-        api = RpcApi(chain, mempool, on_tx=driver.notify_tx, validator=key.address)
+        peers: PeerManager | None = None
+        driver: SoloDriver | BftDriver
+        if runs_solo(genesis, key, config):
+            driver = SoloDriver(chain, mempool, key, min_block_interval=config.min_block_interval,
+                                max_block_interval=config.max_block_interval)
+        else:
+            peers = PeerManager(key, genesis.chain_id, PeerConfig(
+                listen_host=config.p2p_host, listen_port=config.p2p_port, persistent_peers=config.persistent_peers))
+            gossip = Gossip(peers)
+            timeouts = Timeouts(config.timeout_propose_ms, config.timeout_delta_ms, config.timeout_prevote_ms,
+                                config.timeout_delta_ms, config.timeout_precommit_ms, config.timeout_delta_ms)
+            driver = BftDriver(chain, mempool, gossip, key=key, privval=PrivValidator(key, Path(data_dir) / PRIVVAL_FILE),
+                               wal_path=Path(data_dir) / WAL_FILE, timeouts=timeouts,
+                               max_block_interval=config.max_block_interval)
+        api = RpcApi(chain, mempool, on_tx=driver.notify_tx, validator=key.address, peers=peers, driver=driver)
         log.info("node starting", chain_id=genesis.chain_id, height=chain.head.height,
-                 validator=bytes(key.address).hex())
+                 validator=bytes(key.address).hex(), mode="solo" if peers is None else "bft")
         async with trio.open_nursery() as nursery:
             addrs = await nursery.start(serve_rpc, make_app(api.dispatcher()), config.rpc_host, config.rpc_port)
             log.info("rpc listening", addresses=addrs)
+            p2p_addrs: list[Any] = []
+            if peers is not None:
+                p2p_addrs = await nursery.start(peers.run)
+                log.info("p2p listening", addresses=p2p_addrs, peers=list(config.persistent_peers))
             await nursery.start(driver.run)
-            task_status.started(Node(chain, mempool, driver, addrs))
+            task_status.started(Node(chain, mempool, driver, addrs, peers, p2p_addrs))
     finally:
         kv.close()
 

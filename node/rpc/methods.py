@@ -32,12 +32,15 @@ MAX_SEND_BATCH = 1000
 class RpcApi:
     """Binds the methods to a node's chain, mempool and block producer."""
 
-    def __init__(self, chain: ChainService, mempool: Mempool, *, on_tx: Callable[[], None] = lambda: None,
-                 validator: Address | None = None) -> None:
+    def __init__(self, chain: ChainService, mempool: Mempool, *,
+                 on_tx: Callable[[list[bytes]], None] = lambda raws: None,
+                 validator: Address | None = None, peers: Any = None, driver: Any = None) -> None:
         self.chain = chain
         self.mempool = mempool
         self.on_tx = on_tx
         self.validator = validator
+        self.peers = peers
+        self.driver = driver
 
     @property
     def prefix(self) -> str:
@@ -156,7 +159,7 @@ class RpcApi:
 
     async def send(self, p: Params) -> Any:
         tx = self.mempool.add_raw(p.hex("tx", max_len=self.chain.app.params.max_tx_bytes))
-        self.on_tx()
+        self.on_tx([tx.raw])
         return {"hash": bytes(tx.hash).hex()}
 
     async def send_batch(self, p: Params) -> Any:
@@ -169,13 +172,15 @@ class RpcApi:
                 raws.append(bytes.fromhex(item[2:] if item.startswith("0x") else item))
             except ValueError:
                 raise InvalidParams(f"param 'txs'[{i}] must be hex") from None
+        admitted: list[bytes] = []
         for raw in raws:
             try:
                 tx = self.mempool.add_raw(raw)
                 out.append({"hash": bytes(tx.hash).hex()})
+                admitted.append(tx.raw)
             except ChainError as exc:
                 out.append({"error": chain_error_object(exc)})
-        self.on_tx()
+        self.on_tx(admitted)
         return out
 
     async def get_tx(self, p: Params) -> Any:
@@ -196,6 +201,14 @@ class RpcApi:
         return {"height": loc.height, "index": loc.index, "block_hash": bytes(loc.block_hash).hex(),
                 **receipt_json(receipt, self.prefix)}
 
+    async def net_peers(self, p: Params) -> Any:
+        """Connected peers (empty for a solo node)."""
+        return [info.to_json() for info in self.peers.peers()] if self.peers is not None else []
+
+    async def consensus_state(self, p: Params) -> Any:
+        """The driver's round state: height, round, step, locks, proposer."""
+        return self.driver.round_state_json() if self.driver is not None else None
+
     def dispatcher(self) -> Dispatcher:
         routes: dict[str, tuple[tuple[str, ...], Handler]] = {
             "node.status": ((), self.status),
@@ -209,5 +222,7 @@ class RpcApi:
             "tx.sendBatch": (("txs",), self.send_batch),
             "tx.get": (("hash",), self.get_tx),
             "tx.getReceipt": (("hash",), self.get_receipt),
+            "net.peers": ((), self.net_peers),
+            "consensus.state": ((), self.consensus_state),
         }
         return Dispatcher(routes)
