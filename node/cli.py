@@ -113,24 +113,46 @@ def _parse_fund(items: Sequence[str], prefix: str) -> list[tuple[Address, int]]:
 
 def cmd_init(args: argparse.Namespace) -> None:
     from genesis.devnet import devnet_genesis, devnet_validator_key
-    from genesis.schema import Genesis, GenesisValidator
+    from genesis.schema import Genesis, GenesisValidator, load_genesis, parse_genesis
+    from node.network import plan, write_network
 
     home = Home(Path(args.home))
-    if args.devnet:
-        genesis, key = devnet_genesis(1), devnet_validator_key(0)
-    else:
+    if args.validators < 1:
+        raise CliError("--validators must be at least 1")
+    if args.genesis:  # join an existing chain as a full node (a fresh key, not a validator)
+        try:
+            genesis = load_genesis(Path(args.genesis).read_bytes())
+        except OSError as exc:
+            raise CliError(f"--genesis {args.genesis}: {exc.strerror}") from None
         key = PrivateKey.from_seed(os.urandom(32))
+        home.init(genesis, key, rpc=args.rpc_laddr, p2p=args.p2p_laddr, peers=tuple(args.peer or []))
+        _emit(args, {"home": str(home.path), "chain_id": genesis.chain_id, "node_id": bytes(key.address).hex()},
+              f"initialized full node {home.path} for chain {genesis.chain_id} (node id {bytes(key.address).hex()})")
+        return
+    if args.devnet:
+        keys = [devnet_validator_key(i) for i in range(args.validators)]
+        genesis = devnet_genesis(args.validators)
+    else:
+        keys = [PrivateKey.from_seed(os.urandom(32)) for _ in range(args.validators)]
         base = devnet_genesis(1)
         balances = dict(_parse_fund(args.fund or [], base.params.address_prefix))
-        genesis = Genesis(
+        genesis = parse_genesis(Genesis(
             chain_id=args.chain_id, genesis_time_ms=time.time_ns() // 1_000_000 // 1000 * 1000,
             initial_balances=tuple(sorted(balances.items())),
-            validators=(GenesisValidator("validator-0", key.public_key, 100),),
-        )
-        from genesis.schema import parse_genesis
-
-        genesis = parse_genesis(genesis.to_json())  # validate what we are about to write
-    home.init(genesis, key, rpc=args.rpc_laddr)
+            validators=tuple(GenesisValidator(f"validator-{i}", k.public_key, 100) for i, k in enumerate(keys)),
+        ).to_json())  # validate what we are about to write
+    if args.validators > 1:
+        rpc_port = int(args.rpc_laddr.rpartition(":")[2])
+        hosts = [h for h in (args.hosts or "").split(",") if h]
+        members = plan(home.path, keys, hosts=hosts, rpc_base=rpc_port)
+        write_network(members, genesis)
+        vals = [{"home": str(m.home.path), "rpc": m.rpc, "p2p": m.p2p,
+                 "address": encode_address(m.key.address, genesis.params.address_prefix)} for m in members]
+        doc = {"home": str(home.path), "chain_id": genesis.chain_id, "validators": vals}
+        _emit(args, doc, "\n".join(f"{v['home']}  rpc {v['rpc']}  p2p {v['p2p']}  {v['address']}" for v in vals))
+        return
+    key = keys[0]
+    home.init(genesis, key, rpc=args.rpc_laddr, p2p=args.p2p_laddr, peers=tuple(args.peer or []))
     doc = {"home": str(home.path), "chain_id": genesis.chain_id,
            "validator": encode_address(key.address, genesis.params.address_prefix)}
     _emit(args, doc, f"initialized {home.path} for chain {genesis.chain_id} (validator {doc['validator']})")
@@ -173,10 +195,24 @@ def cmd_devnet(args: argparse.Namespace) -> None:
     from genesis.devnet import devnet_genesis, devnet_validator_key
 
     home = Home(Path(args.home))
-    if not home.exists():
-        home.init(devnet_genesis(1), devnet_validator_key(0), rpc=args.rpc_laddr)
-        print(f"initialized devnet home {home.path}", file=sys.stderr)
-    _run(home)
+    if args.validators == 1:
+        if not home.exists():
+            home.init(devnet_genesis(1), devnet_validator_key(0), rpc=args.rpc_laddr)
+            print(f"initialized devnet home {home.path}", file=sys.stderr)
+        _run(home)
+        return
+    from node.network import plan, supervise, write_network
+
+    members = plan(home.path, [devnet_validator_key(i) for i in range(args.validators)],
+                   rpc_base=int(args.rpc_laddr.rpartition(":")[2]))
+    if not all(m.home.exists() for m in members):
+        if any(m.home.exists() for m in members):
+            raise CliError(f"{home.path} holds a partial devnet; remove it or use the same --validators")
+        write_network(members, devnet_genesis(args.validators))
+        print(f"initialized a {args.validators}-validator devnet in {home.path}", file=sys.stderr)
+    for i, m in enumerate(members):
+        print(f"validator {i}: home {m.home.path}, rpc http://{m.rpc}, p2p {m.p2p}", file=sys.stderr)
+    supervise([m.home for m in members])
 
 
 def cmd_check(args: argparse.Namespace) -> None:
@@ -300,19 +336,27 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("init", help="write a genesis, key and config into a home directory")
     common(sp, home=True)
-    sp.add_argument("--devnet", action="store_true", help="use the built-in devnet genesis and key")
+    sp.add_argument("--devnet", action="store_true", help="use the built-in devnet genesis and keys")
     sp.add_argument("--chain-id", default="cairn-local")
     sp.add_argument("--fund", action="append", metavar="ADDR=AMOUNT", help="initial balance (repeatable)")
     sp.add_argument("--rpc-laddr", default="127.0.0.1:26657")
+    sp.add_argument("--p2p-laddr", default="127.0.0.1:26656")
+    sp.add_argument("--validators", type=_nonneg_int, default=1,
+                    help="N > 1 writes HOME/v0..v{N-1}, one home per validator, sharing one genesis")
+    sp.add_argument("--hosts", help="comma-separated hosts of the N validators (default 127.0.0.1)")
+    sp.add_argument("--genesis", help="join the chain of this genesis.json as a full node")
+    sp.add_argument("--peer", action="append", metavar="ID@HOST:PORT", help="persistent peer (repeatable)")
     sp.set_defaults(func=cmd_init)
 
     sp = sub.add_parser("run", help="run the node in a home directory")
     common(sp, home=True)
     sp.set_defaults(func=cmd_run)
 
-    sp = sub.add_parser("devnet", help="run a one-validator devnet (initializing it if needed)")
+    sp = sub.add_parser("devnet", help="run a devnet on loopback (initializing it if needed)")
     common(sp, home=True)
     sp.add_argument("--rpc-laddr", default="127.0.0.1:26657")
+    sp.add_argument("--validators", type=_nonneg_int, default=1,
+                    help="N validator processes (RPC ports base+10i, p2p base-1+10i)")
     sp.set_defaults(func=cmd_devnet)
 
     sp = sub.add_parser("check", help="check a stopped node's data for consistency")

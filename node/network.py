@@ -1,0 +1,89 @@
+"""Homes for a multi-validator network, and the devnet supervisor.
+
+Port layout for validator ``i`` (``base`` = the RPC port of validator 0, 26657 by
+default): RPC ``base + 10·i``, p2p ``base − 1 + 10·i``.  Every home lists every
+other validator as a persistent peer (``ADDRESS@host:p2p_port``), so the homes can
+be copied to separate machines as they are (pass ``hosts`` for their addresses).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from chain.keys import PrivateKey
+from genesis.schema import Genesis
+from node.home import Home
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    home: Home
+    key: PrivateKey
+    rpc: str
+    p2p: str
+
+
+def plan(base: Path, keys: Sequence[PrivateKey], *, hosts: Sequence[str] = (), rpc_base: int = 26657) -> list[Member]:
+    out = []
+    for i, key in enumerate(keys):
+        host = hosts[i] if i < len(hosts) else "127.0.0.1"
+        out.append(Member(Home(base / f"v{i}"), key, f"{host}:{rpc_base + 10 * i}", f"{host}:{rpc_base - 1 + 10 * i}"))
+    return out
+
+
+def write_network(members: Sequence[Member], genesis: Genesis, *, min_interval: float = 0.2,
+                  max_interval: float = 1.0) -> None:
+    """Initialize every member's home with the shared genesis and the others as peers."""
+    for m in members:
+        peers = tuple(f"{bytes(o.key.address).hex()}@{o.p2p}" for o in members if o is not m)
+        m.home.init(genesis, m.key, rpc=m.rpc, p2p=m.p2p, peers=peers, min_interval=min_interval,
+                    max_interval=max_interval)
+
+
+def supervise(homes: Sequence[Home]) -> int:
+    """Run ``cairn run`` for each home until SIGINT/SIGTERM; a child that dies is reported, not restarted."""
+    cairn = [sys.executable, "-m", "node.cli"]
+    children = [subprocess.Popen([*cairn, "run", "--home", str(h.path)]) for h in homes]
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    old_int = signal.signal(signal.SIGINT, stop)
+    old_term = signal.signal(signal.SIGTERM, stop)
+    try:
+        reported: set[int] = set()
+        while not stopping and any(c.poll() is None for c in children):
+            for i, c in enumerate(children):
+                if c.poll() is not None and i not in reported:
+                    reported.add(i)
+                    print(f"validator {i} exited with status {c.returncode}", file=sys.stderr)
+            time.sleep(0.2)
+    finally:
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signal.SIGTERM)
+        for c in children:
+            try:
+                c.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                c.kill()
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+    return 0
+
+
+def pid_file(base: Path) -> Path:
+    return base / "devnet.pid"
+
+
+def write_pid(base: Path) -> None:
+    pid_file(base).write_text(str(os.getpid()))
