@@ -35,7 +35,7 @@ from chain.kv import MemoryKV
 from chain.store import BlockStore
 from chain.tx import TxBody
 from genesis.build import build_genesis, make_application
-from genesis.devnet import devnet_validator_key
+from genesis.devnet import DEVNET_ONION_LENGTH, devnet_onion, devnet_onion_seed, devnet_validator_key
 from genesis.schema import Genesis, GenesisValidator
 from node.db import LevelDBKV
 from node.home import Home
@@ -68,7 +68,7 @@ def bench_genesis(accounts: list[PrivateKey]) -> Genesis:
         chain_id="cairn-bench-devnet",
         genesis_time_ms=1_767_225_600_000,
         initial_balances=tuple(sorted((k.address, 10**15) for k in accounts)),
-        validators=(GenesisValidator("v0", v.public_key, 100),),
+        validators=(GenesisValidator("v0", v.public_key, 100, devnet_onion(0).tip),),
     )
 
 
@@ -93,13 +93,14 @@ def pipeline_rate(genesis: Genesis, txs: list[bytes], *, parallel: bool) -> floa
     g = build_genesis(genesis)
     scratch = BlockStore(MemoryKV())
     scratch.save_genesis(g.header, g.state, genesis.hash())
+    onion = devnet_onion(0)
     blocks: list[bytes] = []
     commits: list[Commit] = []
     last = None
     for i in range(0, len(txs), BLOCK):
         parent = scratch.load_head_header()
         block, out = build_block(scratch.head_state(), parent, app, txs=txs[i:i + BLOCK],
-                                 now_ms=parent.time_ms + 1000, proposer=v.address, last_commit=last)
+                                 now_ms=parent.time_ms + 1000, proposer=v.address, onion=onion, last_commit=last)
         h = block.header
         last = Commit(h.height, 0, block.hash, (sign_commit_sig(v, h.chain_id, h.height, 0, block.hash, h.time_ms + 1000),))
         scratch.save_block(block, out, last)
@@ -140,7 +141,8 @@ def node_rate(genesis: Genesis, accounts: list[PrivateKey]) -> float:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         home = Home(Path(d) / "home")
-        home.init(genesis, devnet_validator_key(0), rpc=f"127.0.0.1:{port}", min_interval=0.05, max_interval=0.5)
+        home.init(genesis, devnet_validator_key(0), rpc=f"127.0.0.1:{port}", min_interval=0.05, max_interval=0.5,
+                  onion=(devnet_onion_seed(0), DEVNET_ONION_LENGTH))
         cairn = str(Path(sys.executable).parent / "cairn")
         proc = subprocess.Popen([cairn, "run", "--home", str(home.path)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)

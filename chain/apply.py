@@ -44,6 +44,7 @@ from chain.codec import decode, encode, expect_bytes, expect_int, expect_str, ex
 from chain.errors import ChainError, DecodeError, ErrorCode, InvalidBlock, InvalidTransaction
 from chain.merkle import merkle_root
 from chain.module import BlockEnv, BlockPot, Event, GasMeter, Module, OutOfGas, TxContext, TxFailed, TxKind
+from chain.onion import Onion
 from chain.params import ChainParams
 from chain.staking import (
     LAST_VALIDATORS_KEY,
@@ -51,6 +52,8 @@ from chain.staking import (
     VALIDATORS_KEY,
     StakingModule,
     bft_time,
+    load_record,
+    onion_hash,
 )
 from chain.state import Account, StateCommit, StateDB
 from chain.tx import SignedTx, check_stateless
@@ -308,6 +311,9 @@ def validate_header(parent: Header, block: Block, state: StateDB, app: Applicati
                                code=ErrorCode.BLOCK_BAD_TIME)
     if h.beacon != beacon_next(parent.beacon, h.beacon_reveal):
         raise InvalidBlock("beacon does not follow from the parent's", code=ErrorCode.BLOCK_BAD_BEACON)
+    record = load_record(state, h.proposer)
+    if record is None or not record.onion or onion_hash(h.beacon_reveal) != record.onion:
+        raise InvalidBlock("beacon_reveal is not the preimage of the proposer's onion", code=ErrorCode.BLOCK_BAD_BEACON)
 
 
 def commit_time(commit: Commit, validators: ValidatorSet) -> int:
@@ -340,7 +346,7 @@ def _execute(state: StateDB, header: Header, txs: Sequence[bytes], app: Applicat
              signers: tuple[bytes, ...] = ()) -> tuple[list[bytes], BlockOutput]:
     """Hooks, transactions, pot; with ``drop_invalid`` an invalid transaction is left out instead of failing."""
     env = BlockEnv(header.chain_id, header.height, header.time_ms, header.proposer, bytes(header.beacon),
-                   evidence, signers)
+                   evidence, signers, bytes(header.beacon_reveal))
     events: list[Event] = []
     for m in app.modules:
         try:
@@ -409,7 +415,7 @@ def apply_block(state: StateDB, parent: Header, block: Block, app: Application, 
 
 
 def build_block(state: StateDB, parent: Header, app: Application, *, txs: Sequence[bytes], now_ms: int,
-                proposer: Address, last_commit: Commit | None = None, beacon_reveal: bytes = b"",
+                proposer: Address, onion: Onion, last_commit: Commit | None = None,
                 evidence: Sequence[bytes] = (),
                 verified: Container[bytes] = frozenset()) -> tuple[Block, BlockOutput]:
     """Assemble a block for a proposer from candidate transactions.
@@ -419,8 +425,13 @@ def build_block(state: StateDB, parent: Header, app: Application, *, txs: Sequen
     ``apply_block`` on the same parent.  ``state`` is consumed.
 
     The block's time is the BFT time of ``last_commit``; only the first block
-    (no last commit) takes ``max(now_ms, parent.time_ms + 1)``.
+    (no last commit) takes ``max(now_ms, parent.time_ms + 1)``.  The beacon reveal
+    is the next layer of the proposer's ``onion`` (``ValueError`` if it has none left).
     """
+    record = load_record(state, proposer)
+    beacon_reveal = onion.reveal_for(record.onion) if record is not None else None
+    if beacon_reveal is None:
+        raise ValueError("this onion cannot reveal the proposer's next layer (not registered, or used up)")
     validators = load_validators(state)
     if last_commit is not None:
         time_ms = commit_time(last_commit, load_validators(state, LAST_VALIDATORS_KEY))

@@ -17,6 +17,7 @@ Rules (DESIGN §2):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import bech32
 from cryptography.exceptions import InvalidSignature
@@ -82,10 +83,7 @@ class PrivateKey:
 
     @property
     def public_key(self) -> PublicKey32:
-        raw = self._key().public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        return PublicKey32(raw)
+        return _public_key_of(self.seed)
 
     @property
     def address(self) -> Address:
@@ -96,6 +94,15 @@ class PrivateKey:
 
     def sign(self, tag: bytes, chain_id: str, body: bytes) -> Signature64:
         return self.sign_digest(signing_digest(tag, chain_id, body))
+
+
+@lru_cache(maxsize=1024)
+def _public_key_of(seed: bytes) -> PublicKey32:
+    """The public key of a seed (cached: deriving it costs as much as a signature)."""
+    raw = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    return PublicKey32(raw)
 
 
 def _checksum(prefix: str, data5: list[int]) -> list[int]:

@@ -44,6 +44,8 @@ class BlockEnv:
     """The block's evidence section (handled by the staking module)."""
     last_commit_signers: tuple[bytes, ...] = ()
     """Addresses that signed the commit this block carries."""
+    beacon_reveal: bytes = b""
+    """The proposer's onion layer revealed in this block."""
 
 
 class OutOfGas(ChainError):

@@ -5,7 +5,7 @@ decides who validates and with what voting power.
 
 State (keys from ``chain.smt.state_key``)::
 
-    ("val", address)              -> [1, pubkey, stake, jailed_until, tombstoned]
+    ("val", address)              -> [1, pubkey, stake, jailed_until, tombstoned, onion]
     ("meta", b"validator_index")  -> sorted list of every address with a record
     ("meta", b"unbonding")        -> [[release_height, address, amount], ...] sorted
     ("meta", b"missed")           -> {address: consecutive missed commits}
@@ -25,10 +25,21 @@ tombstoned, orders by stake descending then address, keeps the first
 ``max_validators``, and gives each power = stake.  If nobody qualifies, the set
 is kept as it is (the chain must not halt on an empty set).
 
+Beacon (DESIGN §5).  Each validator registers the tip ``x_L`` of a hash onion
+``x_{i+1} = onion_hash(x_i) = H(b"cairn/onion/v1", x_i)`` (``onion`` in its
+record).  A block's proposer must reveal the preimage of its record's current
+``onion`` value — ``onion_hash(beacon_reveal) == record.onion`` — checked in
+``validate_header``; executing the block stores the reveal as the new ``onion``,
+so the next reveal must go one layer deeper.  The proposer cannot choose its
+reveal (it was fixed at registration), only withhold it by not proposing, which
+loses the slot to the next round's proposer.
+
 Transactions (payloads are CBOR arrays):
 
-* ``stake [amount]`` — move ``amount`` from the sender's balance to its stake;
-  the sender's key becomes a validator key.
+* ``stake [amount, onion_tip]`` — move ``amount`` from the sender's balance to its
+  stake; the sender's key becomes a validator key and ``onion_tip`` (32 bytes) its
+  registered onion.  A validator that already has a record stakes more with
+  ``[amount]`` (its onion is kept).
 * ``unstake [amount]`` — reduce stake; the units return to the balance
   ``unbonding_blocks`` later (released at the end of that block).
 * ``unjail []`` — clear a jail whose ``jailed_until`` has passed; never a tombstone.
@@ -80,17 +91,24 @@ class ValidatorRecord:
     stake: int
     jailed_until: int = 0
     tombstoned: bool = False
+    onion: bytes = b""
+    """The onion value the next reveal must hash to (empty: cannot propose)."""
 
     def encode(self) -> bytes:
-        return encode([1, bytes(self.pubkey), self.stake, self.jailed_until, self.tombstoned])
+        return encode([1, bytes(self.pubkey), self.stake, self.jailed_until, self.tombstoned, self.onion])
 
     @classmethod
     def decode(cls, data: bytes) -> ValidatorRecord:
-        i = expect_versioned(decode(data), "validator record", 1, 5)
+        i = expect_versioned(decode(data), "validator record", 1, 6)
         if not isinstance(i[4], bool):
             raise DecodeError("validator record: tombstoned must be a bool", code=ErrorCode.DECODE_SHAPE)
         return cls(PublicKey32(expect_bytes(i[1], "record.pubkey", length=32)), expect_int(i[2], "record.stake", hi=2**128),
-                   expect_int(i[3], "record.jailed_until"), i[4])
+                   expect_int(i[3], "record.jailed_until"), i[4], expect_bytes(i[5], "record.onion", max_len=32))
+
+    def with_(self, **changes: Any) -> ValidatorRecord:
+        from dataclasses import replace
+
+        return replace(self, **changes)
 
     def jailed(self, height: int) -> bool:
         return self.tombstoned or height < self.jailed_until
@@ -137,10 +155,23 @@ def select_validators(state: StateDB, params: ChainParams, height: int) -> Valid
     return ValidatorSet.of(Validator(Address(a), r.pubkey, r.stake) for _, a, r in chosen)
 
 
-def write_genesis_validators(state: StateDB, validators: ValidatorSet) -> None:
-    """Records (stake = genesis power) and all three sets for block 1."""
+def onion_hash(value: bytes) -> bytes:
+    """One layer of the beacon onion: ``H(b"cairn/onion/v1", value)``."""
+    return H(b"cairn/onion/v1", bytes(value))
+
+
+def onion_tip(seed: bytes, length: int) -> bytes:
+    """``x_length`` of the onion that starts at ``x_0 = seed``."""
+    x = bytes(seed)
+    for _ in range(length):
+        x = onion_hash(x)
+    return x
+
+
+def write_genesis_validators(state: StateDB, validators: ValidatorSet, onions: Mapping[bytes, bytes]) -> None:
+    """Records (stake = genesis power, registered onion tips) and all three sets for block 1."""
     for v in validators.validators:
-        save_record(state, v.address, ValidatorRecord(v.pubkey, v.power))
+        save_record(state, v.address, ValidatorRecord(v.pubkey, v.power, onion=onions.get(bytes(v.address), b"")))
     for key in (VALIDATORS_KEY, NEXT_VALIDATORS_KEY, LAST_VALIDATORS_KEY):
         state.set(key, validators.encode())
 
@@ -226,7 +257,7 @@ def apply_evidence(state: StateDB, env: BlockEnv, params: ChainParams, raw: byte
         if not verify_signature(record.pubkey, vote.signature, vote.digest(env.chain_id)):
             raise bad("a vote signature does not verify")
     slash = record.stake * params.double_sign_slash_bps // BPS
-    save_record(state, a.validator, ValidatorRecord(record.pubkey, record.stake - slash, record.jailed_until, True))
+    save_record(state, a.validator, record.with_(stake=record.stake - slash, tombstoned=True))
     state.credit(slash_to, slash)
     state.set(used, b"\x01")
     return Event("staking", "slashed", (("address", bytes(a.validator)), ("amount", slash),
@@ -247,19 +278,29 @@ class StakeKind:
     def __init__(self, params: ChainParams) -> None:
         self.gas = params.staking_gas
 
-    def decode_payload(self, value: Any) -> int:
-        return _amount_payload(value, "stake")
+    def decode_payload(self, value: Any) -> tuple[int, bytes]:
+        items = expect_array(value, "stake payload")
+        if len(items) not in (1, 2):
+            raise DecodeError("stake payload: expected [amount] or [amount, onion_tip]", code=ErrorCode.DECODE_SHAPE)
+        amount = expect_int(items[0], "stake.amount", lo=1, hi=2**128 - 1)
+        tip = expect_bytes(items[1], "stake.onion_tip", length=32) if len(items) == 2 else b""
+        return amount, tip
 
-    def execute(self, state: StateDB, ctx: TxContext, amount: int) -> None:
+    def execute(self, state: StateDB, ctx: TxContext, payload: tuple[int, bytes]) -> None:
+        amount, tip = payload
         ctx.gas.charge(self.gas)
         record = load_record(state, ctx.sender)
         if record is not None and record.tombstoned:
             raise TxFailed("a tombstoned validator cannot stake again", code=ErrorCode.TX_BAD_PAYLOAD)
+        if record is None and not tip:
+            raise TxFailed("a new validator must register an onion tip: [amount, onion_tip]",
+                           code=ErrorCode.TX_BAD_PAYLOAD)
+        if record is not None and tip:
+            raise TxFailed("the onion is registered once; stake more with [amount]", code=ErrorCode.TX_BAD_PAYLOAD)
         if not state.debit(ctx.sender, amount):
             raise TxFailed("insufficient balance to stake", code=ErrorCode.TX_INSUFFICIENT_BALANCE)
         pubkey = ctx.tx.body.sender_pubkey
-        new = ValidatorRecord(pubkey, amount) if record is None else ValidatorRecord(
-            record.pubkey, record.stake + amount, record.jailed_until, False)
+        new = ValidatorRecord(pubkey, amount, onion=tip) if record is None else record.with_(stake=record.stake + amount)
         save_record(state, ctx.sender, new)
         ctx.events.append(Event("staking", "staked", (("address", bytes(ctx.sender)), ("amount", amount))))
 
@@ -278,8 +319,7 @@ class UnstakeKind:
         record = load_record(state, ctx.sender)
         if record is None or record.stake < amount:
             raise TxFailed("stake is smaller than the amount to unstake", code=ErrorCode.TX_INSUFFICIENT_BALANCE)
-        save_record(state, ctx.sender, ValidatorRecord(record.pubkey, record.stake - amount, record.jailed_until,
-                                                       record.tombstoned))
+        save_record(state, ctx.sender, record.with_(stake=record.stake - amount))
         release = ctx.env.height + self.params.unbonding_blocks
         queue = _load_list(state, UNBONDING_KEY)
         queue.append([release, bytes(ctx.sender), amount])
@@ -306,7 +346,7 @@ class UnjailKind:
             raise TxFailed(f"jailed until height {record.jailed_until}", code=ErrorCode.TX_BAD_PAYLOAD)
         if record.jailed_until == 0:
             raise TxFailed("not jailed", code=ErrorCode.TX_BAD_PAYLOAD)
-        save_record(state, ctx.sender, ValidatorRecord(record.pubkey, record.stake, 0, False))
+        save_record(state, ctx.sender, record.with_(jailed_until=0))
         ctx.events.append(Event("staking", "unjailed", (("address", bytes(ctx.sender)),)))
 
 
@@ -345,7 +385,11 @@ class StakingModule:
                 "unjail": UnjailKind(self.params), "evidence": EvidenceKind(self.params, self.slash_to)}
 
     def begin_block(self, state: StateDB, env: BlockEnv) -> list[Event]:
-        """Evidence from the block's evidence section, then liveness accounting."""
+        """Peel the proposer's onion, then evidence from the evidence section, then liveness accounting."""
+        if env.beacon_reveal:
+            record = load_record(state, env.proposer)
+            if record is not None:
+                save_record(state, env.proposer, record.with_(onion=bytes(env.beacon_reveal)))
         events = [apply_evidence(state, env, self.params, raw, self.slash_to) for raw in env.evidence]
         events.extend(self._liveness(state, env))
         return events
@@ -368,7 +412,7 @@ class StakingModule:
                 record = load_record(state, a)
                 if record is not None and not record.jailed(env.height):
                     until = env.height + self.params.jail_blocks
-                    save_record(state, a, ValidatorRecord(record.pubkey, record.stake, until, record.tombstoned))
+                    save_record(state, a, record.with_(jailed_until=until))
                     events.append(Event("staking", "jailed", (("address", a), ("until", until))))
                 missed.pop(a)
         new = encode(missed) if missed else None

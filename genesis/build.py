@@ -51,7 +51,7 @@ def build_genesis(genesis: Genesis) -> GenesisOutput:
     for address, amount in genesis.initial_balances:
         state.credit(address, amount)
     vals = validator_set(genesis)
-    write_genesis_validators(state, vals)
+    write_genesis_validators(state, vals, {bytes(v.address): v.onion_tip for v in genesis.validators})
     state.set(state_key("param", b"chain"), genesis.params.encode())
     state.set(state_key("param", b"aicf"), encode(dump_dataclass(genesis.aicf)))
     commit = state.commit()

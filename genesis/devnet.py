@@ -4,19 +4,24 @@ Its keys are derived from public labels (``PrivateKey.derive``), so anyone can
 sign for them: the devnet is for laptops and tests, never for value.  The chain
 id ends in ``-devnet`` so that nothing else can mistake it for a real chain.
 
-* validators: ``devnet/validator/<i>``, power 100 each;
+* validators: ``devnet/validator/<i>``, power 100 each, with beacon onions seeded
+  from the same labels (``devnet_onion``);
 * funded accounts: ``devnet/account/<i>`` for i in 0..9, 10^15 units each.
 """
 
 from __future__ import annotations
 
+from chain.hashing import H
 from chain.keys import PrivateKey
+from chain.onion import Onion
 from genesis.schema import Genesis, GenesisValidator
 
 DEVNET_CHAIN_ID = "cairn-devnet"
 DEVNET_TIME_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DEVNET_ACCOUNTS = 10
 DEVNET_BALANCE = 10**15
+DEVNET_ONION_LENGTH = 200_000
+"""Proposals each devnet validator can make (about two days of blocks at one a second)."""
 
 
 def devnet_validator_key(index: int) -> PrivateKey:
@@ -25,6 +30,16 @@ def devnet_validator_key(index: int) -> PrivateKey:
 
 def devnet_account_key(index: int) -> PrivateKey:
     return PrivateKey.derive(f"devnet/account/{index}")
+
+
+def devnet_onion_seed(index: int) -> bytes:
+    """The devnet validator's onion seed (public, like its key)."""
+    return H(b"cairn/devnet-onion/v1", f"devnet/validator/{index}".encode())
+
+
+def devnet_onion(index: int) -> Onion:
+    """The devnet validator's beacon onion (``DEVNET_ONION_LENGTH`` layers)."""
+    return Onion(devnet_onion_seed(index), DEVNET_ONION_LENGTH)
 
 
 def devnet_genesis(validators: int = 1, chain_id: str = DEVNET_CHAIN_ID) -> Genesis:
@@ -36,6 +51,7 @@ def devnet_genesis(validators: int = 1, chain_id: str = DEVNET_CHAIN_ID) -> Gene
             sorted((devnet_account_key(i).address, DEVNET_BALANCE) for i in range(DEVNET_ACCOUNTS))
         ),
         validators=tuple(
-            GenesisValidator(f"validator-{i}", devnet_validator_key(i).public_key, 100) for i in range(validators)
+            GenesisValidator(f"validator-{i}", devnet_validator_key(i).public_key, 100, devnet_onion(i).tip)
+            for i in range(validators)
         ),
     )

@@ -6,7 +6,7 @@ JSON shape (every field checked; unknown fields are errors)::
       "chain_id": "cairn-devnet",            # 1..64 chars of [a-z0-9-]
       "genesis_time": "2026-01-01T00:00:00Z", # RFC 3339, UTC, whole milliseconds
       "initial_balances": [{"address": "cairn1...", "amount": 1000}],
-      "validators": [{"name": "v0", "pubkey": "<64 hex>", "power": 100}],
+      "validators": [{"name": "v0", "pubkey": "<64 hex>", "power": 100, "onion_tip": "<64 hex>"}],
       "params": { ChainParams fields },      # optional, defaults apply
       "aicf":   { AicfParams sections }      # optional, DESIGN §8 defaults apply
     }
@@ -43,6 +43,8 @@ class GenesisValidator:
     name: str
     pubkey: PublicKey32
     power: int
+    onion_tip: bytes
+    """The tip of the validator's beacon onion (chain.staking), 32 bytes."""
 
     @property
     def address(self) -> Address:
@@ -69,7 +71,8 @@ class Genesis:
             "initial_balances": [
                 {"address": encode_address(a, prefix), "amount": amt} for a, amt in self.initial_balances
             ],
-            "validators": [{"name": v.name, "pubkey": bytes(v.pubkey).hex(), "power": v.power} for v in self.validators],
+            "validators": [{"name": v.name, "pubkey": bytes(v.pubkey).hex(), "power": v.power,
+                            "onion_tip": v.onion_tip.hex()} for v in self.validators],
             "params": dump_dataclass(self.params),
             "aicf": dump_dataclass(self.aicf),
         }
@@ -127,8 +130,8 @@ def parse_genesis(doc: Any) -> Genesis:
     seen: set[bytes] = set()
     for i, v in enumerate(raw_vals):
         path = f"validators[{i}]"
-        if not isinstance(v, dict) or set(v) - {"name", "pubkey", "power"}:
-            raise fail(path, "expected an object with name, pubkey, power")
+        if not isinstance(v, dict) or set(v) - {"name", "pubkey", "power", "onion_tip"}:
+            raise fail(path, "expected an object with name, pubkey, power, onion_tip")
         name = v.get("name", f"validator-{i}")
         if not isinstance(name, str) or len(name) > 64:
             raise fail(f"{path}.name", "expected a string of at most 64 characters")
@@ -142,7 +145,13 @@ def parse_genesis(doc: Any) -> Genesis:
         if bytes(pubkey) in seen:
             raise fail(f"{path}.pubkey", "duplicate validator")
         seen.add(bytes(pubkey))
-        validators.append(GenesisValidator(name, pubkey, power))
+        try:
+            tip = bytes.fromhex(v.get("onion_tip", ""))
+        except (ValueError, TypeError):
+            tip = b""
+        if len(tip) != 32:
+            raise fail(f"{path}.onion_tip", "expected 64 hex characters (the tip of the beacon onion)")
+        validators.append(GenesisValidator(name, pubkey, power, tip))
 
     balances: dict[Address, int] = {}
     raw_bal = doc.get("initial_balances", [])

@@ -66,6 +66,7 @@ from chain.consensus import (
 from chain.consensus.types import proposal_digest
 from chain.errors import ChainError, DecodeError, ErrorCode, InvalidTransaction
 from chain.keys import PrivateKey
+from chain.onion import Onion
 from chain.staking import (
     VALIDATORS_KEY,
     DoubleSign,
@@ -107,11 +108,13 @@ class BftDriver:
 
     def __init__(self, chain: ChainService, mempool: Mempool, gossip: Gossip, *, key: PrivateKey | None,
                  privval: PrivValidator | None, wal_path: Path, timeouts: Timeouts | None = None,
-                 max_block_interval: float = 1.0, clock_ms: Callable[[], int] = wall_clock_ms) -> None:
+                 max_block_interval: float = 1.0, clock_ms: Callable[[], int] = wall_clock_ms,
+                 onion: Onion | None = None) -> None:
         self.chain = chain
         self.mempool = mempool
         self.gossip = gossip
         self.key = key
+        self.onion = onion
         self.privval = privval
         self.wal = WAL(wal_path)
         self.timeouts = timeouts or Timeouts()
@@ -299,16 +302,22 @@ class BftDriver:
             await self._send.send(value)
 
     def _build(self, height: int, round_: int) -> ProposalValue | None:
-        assert self.key is not None
+        if self.key is None or self.onion is None:
+            log.warning("cannot propose without a beacon onion", height=height, round=round_)
+            return None
         chain = self.chain
         parent = chain.head
         last_commit = chain.store.load_commit(parent.height) if parent.height > 0 else None
         p = chain.app.params
         txs = self.mempool.reap(max_txs=p.max_block_txs, max_bytes=p.max_block_bytes // 2, max_gas=p.block_gas_limit)
         evidence = self._usable_evidence()
-        block, output = build_block(chain.head_state(), parent, chain.app, txs=[t.raw for t in txs],
-                                    now_ms=self.clock_ms(), proposer=self.key.address, last_commit=last_commit,
-                                    evidence=evidence, verified=self.mempool.sig_cache)
+        try:
+            block, output = build_block(chain.head_state(), parent, chain.app, txs=[t.raw for t in txs],
+                                        now_ms=self.clock_ms(), proposer=self.key.address, onion=self.onion,
+                                        last_commit=last_commit, evidence=evidence, verified=self.mempool.sig_cache)
+        except ValueError as exc:  # the onion is used up: this validator can no longer propose
+            log.error("cannot propose", reason=str(exc))
+            return None
         self._outputs[bytes(block.hash)] = output
         return ProposalValue(height, round_, block.hash, block.encode())
 

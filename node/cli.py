@@ -26,12 +26,15 @@ from typing import Any, NoReturn
 
 from chain.errors import ChainError, DecodeError
 from chain.keys import PrivateKey, decode_address, encode_address
+from chain.onion import Onion
 from chain.tx import TxBody
 from chain.types import Address
 from node.client import NodeUnreachable, RpcClient, RpcClientError
 from node.home import Home, HomeError, read_key, write_key
 
 DEFAULT_RPC = "http://127.0.0.1:26657"
+ONION_LENGTH = 500_000
+"""Layers of a new validator's beacon onion: one per block it proposes."""
 DEFAULT_HOME = os.environ.get("CAIRN_HOME", str(Path.home() / ".cairn" / "node"))
 
 
@@ -112,7 +115,7 @@ def _parse_fund(items: Sequence[str], prefix: str) -> list[tuple[Address, int]]:
 
 
 def cmd_init(args: argparse.Namespace) -> None:
-    from genesis.devnet import devnet_genesis, devnet_validator_key
+    from genesis.devnet import DEVNET_ONION_LENGTH, devnet_genesis, devnet_onion_seed, devnet_validator_key
     from genesis.schema import Genesis, GenesisValidator, load_genesis, parse_genesis
     from node.network import plan, write_network
 
@@ -131,20 +134,23 @@ def cmd_init(args: argparse.Namespace) -> None:
         return
     if args.devnet:
         keys = [devnet_validator_key(i) for i in range(args.validators)]
+        onions = [(devnet_onion_seed(i), DEVNET_ONION_LENGTH) for i in range(args.validators)]
         genesis = devnet_genesis(args.validators)
     else:
         keys = [PrivateKey.from_seed(os.urandom(32)) for _ in range(args.validators)]
+        onions = [(os.urandom(32), ONION_LENGTH) for _ in range(args.validators)]
         base = devnet_genesis(1)
         balances = dict(_parse_fund(args.fund or [], base.params.address_prefix))
         genesis = parse_genesis(Genesis(
             chain_id=args.chain_id, genesis_time_ms=time.time_ns() // 1_000_000 // 1000 * 1000,
             initial_balances=tuple(sorted(balances.items())),
-            validators=tuple(GenesisValidator(f"validator-{i}", k.public_key, 100) for i, k in enumerate(keys)),
+            validators=tuple(GenesisValidator(f"validator-{i}", k.public_key, 100, Onion(*onions[i]).tip)
+                             for i, k in enumerate(keys)),
         ).to_json())  # validate what we are about to write
     if args.validators > 1:
         rpc_port = int(args.rpc_laddr.rpartition(":")[2])
         hosts = [h for h in (args.hosts or "").split(",") if h]
-        members = plan(home.path, keys, hosts=hosts, rpc_base=rpc_port)
+        members = plan(home.path, keys, onions, hosts=hosts, rpc_base=rpc_port)
         write_network(members, genesis)
         vals = [{"home": str(m.home.path), "rpc": m.rpc, "p2p": m.p2p,
                  "address": encode_address(m.key.address, genesis.params.address_prefix)} for m in members]
@@ -152,7 +158,7 @@ def cmd_init(args: argparse.Namespace) -> None:
         _emit(args, doc, "\n".join(f"{v['home']}  rpc {v['rpc']}  p2p {v['p2p']}  {v['address']}" for v in vals))
         return
     key = keys[0]
-    home.init(genesis, key, rpc=args.rpc_laddr, p2p=args.p2p_laddr, peers=tuple(args.peer or []))
+    home.init(genesis, key, rpc=args.rpc_laddr, p2p=args.p2p_laddr, peers=tuple(args.peer or []), onion=onions[0])
     doc = {"home": str(home.path), "chain_id": genesis.chain_id,
            "validator": encode_address(key.address, genesis.params.address_prefix)}
     _emit(args, doc, f"initialized {home.path} for chain {genesis.chain_id} (validator {doc['validator']})")
@@ -192,18 +198,20 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_devnet(args: argparse.Namespace) -> None:
-    from genesis.devnet import devnet_genesis, devnet_validator_key
+    from genesis.devnet import DEVNET_ONION_LENGTH, devnet_genesis, devnet_onion_seed, devnet_validator_key
 
     home = Home(Path(args.home))
     if args.validators == 1:
         if not home.exists():
-            home.init(devnet_genesis(1), devnet_validator_key(0), rpc=args.rpc_laddr)
+            home.init(devnet_genesis(1), devnet_validator_key(0), rpc=args.rpc_laddr,
+                      onion=(devnet_onion_seed(0), DEVNET_ONION_LENGTH))
             print(f"initialized devnet home {home.path}", file=sys.stderr)
         _run(home)
         return
     from node.network import plan, supervise, write_network
 
     members = plan(home.path, [devnet_validator_key(i) for i in range(args.validators)],
+                   [(devnet_onion_seed(i), DEVNET_ONION_LENGTH) for i in range(args.validators)],
                    rpc_base=int(args.rpc_laddr.rpartition(":")[2]))
     if not all(m.home.exists() for m in members):
         if any(m.home.exists() for m in members):

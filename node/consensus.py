@@ -25,6 +25,7 @@ import trio
 from chain.apply import build_block, load_validators
 from chain.block import Commit, sign_commit_sig
 from chain.keys import PrivateKey
+from chain.onion import Onion
 from node.chain_service import ChainService
 from node.mempool import Mempool
 
@@ -47,6 +48,7 @@ class SoloDriver:
         chain: ChainService,
         mempool: Mempool,
         key: PrivateKey,
+        onion: Onion,
         *,
         min_block_interval: float = 0.2,
         max_block_interval: float = 1.0,
@@ -55,6 +57,7 @@ class SoloDriver:
         self.chain = chain
         self.mempool = mempool
         self.key = key
+        self.onion = onion
         self.min_interval = min_block_interval
         self.max_interval = max_block_interval
         self.clock_ms = clock_ms
@@ -80,7 +83,7 @@ class SoloDriver:
                                 max_gas=p.block_gas_limit)
         block, output = build_block(
             chain.head_state(), parent, chain.app, txs=[t.raw for t in txs], now_ms=self.clock_ms(),
-            proposer=self.key.address, last_commit=last_commit, verified=self.mempool.sig_cache,
+            proposer=self.key.address, onion=self.onion, last_commit=last_commit, verified=self.mempool.sig_cache,
         )
         h = block.header
         # The precommit's time becomes the next block's time (BFT time), so it must move forward.

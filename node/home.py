@@ -5,6 +5,7 @@ Layout::
     HOME/config.toml          rpc address, block intervals, logging
     HOME/genesis.json         the chain's genesis document
     HOME/validator_key.json   this node's Ed25519 key (mode 0600, unencrypted)
+    HOME/beacon_onion.json    a validator's beacon onion seed and length (mode 0600)
     HOME/data/                LevelDB: blocks, receipts, indexes, state
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from chain.errors import ChainError
 from chain.keys import PrivateKey
+from chain.onion import Onion
 from genesis.schema import Genesis, load_genesis
 
 CONFIG_TEMPLATE = """\
@@ -108,17 +110,36 @@ class Home:
     def data_dir(self) -> Path:
         return self.path / "data"
 
+    @property
+    def onion_file(self) -> Path:
+        return self.path / "beacon_onion.json"
+
+    def load_onion(self) -> Onion | None:
+        """The validator's beacon onion (``None`` for a full node that never proposes)."""
+        if not self.onion_file.exists():
+            return None
+        try:
+            doc = json.loads(self.onion_file.read_text())
+            return Onion(bytes.fromhex(doc["seed"]), int(doc["length"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise HomeError(f"cannot read {self.onion_file}: {exc}") from None
+
     def exists(self) -> bool:
         return self.genesis_file.exists()
 
     def init(self, genesis: Genesis, key: PrivateKey, *, rpc: str = "127.0.0.1:26657",
              min_interval: float = 0.2, max_interval: float = 1.0, p2p: str = "127.0.0.1:26656",
-             peers: tuple[str, ...] = ()) -> None:
+             peers: tuple[str, ...] = (), onion: tuple[bytes, int] | None = None) -> None:
+        """Write genesis, key, config and (for a validator) the onion seed and length."""
         if self.exists():
             raise HomeError(f"{self.path} already holds a node (genesis.json exists)")
         self.path.mkdir(parents=True, exist_ok=True)
         self.genesis_file.write_text(genesis.dumps())
         write_key(self.key_file, key)
+        if onion is not None:
+            fd = os.open(self.onion_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump({"seed": onion[0].hex(), "length": onion[1]}, f)
         self.config_file.write_text(CONFIG_TEMPLATE.format(
             rpc=rpc, min_interval=min_interval, max_interval=max_interval, p2p=p2p,
             peers=", ".join(f'"{p}"' for p in peers)))

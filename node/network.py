@@ -26,15 +26,18 @@ from node.home import Home
 class Member:
     home: Home
     key: PrivateKey
+    onion: tuple[bytes, int]
     rpc: str
     p2p: str
 
 
-def plan(base: Path, keys: Sequence[PrivateKey], *, hosts: Sequence[str] = (), rpc_base: int = 26657) -> list[Member]:
+def plan(base: Path, keys: Sequence[PrivateKey], onions: Sequence[tuple[bytes, int]], *, hosts: Sequence[str] = (),
+         rpc_base: int = 26657) -> list[Member]:
     out = []
     for i, key in enumerate(keys):
         host = hosts[i] if i < len(hosts) else "127.0.0.1"
-        out.append(Member(Home(base / f"v{i}"), key, f"{host}:{rpc_base + 10 * i}", f"{host}:{rpc_base - 1 + 10 * i}"))
+        out.append(Member(Home(base / f"v{i}"), key, onions[i], f"{host}:{rpc_base + 10 * i}",
+                          f"{host}:{rpc_base - 1 + 10 * i}"))
     return out
 
 
@@ -44,7 +47,7 @@ def write_network(members: Sequence[Member], genesis: Genesis, *, min_interval: 
     for m in members:
         peers = tuple(f"{bytes(o.key.address).hex()}@{o.p2p}" for o in members if o is not m)
         m.home.init(genesis, m.key, rpc=m.rpc, p2p=m.p2p, peers=peers, min_interval=min_interval,
-                    max_interval=max_interval)
+                    max_interval=max_interval, onion=m.onion)
 
 
 def supervise(homes: Sequence[Home]) -> int:

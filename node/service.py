@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,14 @@ import trio
 
 from chain.consensus import Timeouts
 from chain.keys import PrivateKey
+from chain.onion import Onion
 from chain.store import BlockStore
 from genesis.schema import Genesis
 from node.bft import BftDriver
 from node.chain_service import ChainService
 from node.consensus import SoloDriver
 from node.db import LevelDBKV
-from node.home import Home, NodeConfig
+from node.home import Home, HomeError, NodeConfig
 from node.mempool import Mempool
 from node.p2p import Gossip, PeerConfig, PeerManager
 from node.privval import PrivValidator
@@ -57,6 +59,7 @@ def runs_solo(genesis: Genesis, key: PrivateKey, config: NodeConfig) -> bool:
 
 
 async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: NodeConfig, *,
+                   onion: Onion | None = None,
                    task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
     """One node: the store, the mempool, a consensus driver (solo or BFT with p2p) and the RPC server."""
     kv = LevelDBKV(data_dir)
@@ -66,7 +69,9 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
         peers: PeerManager | None = None
         driver: SoloDriver | BftDriver
         if runs_solo(genesis, key, config):
-            driver = SoloDriver(chain, mempool, key, min_block_interval=config.min_block_interval,
+            if onion is None:
+                raise HomeError("a validator needs its beacon onion (beacon_onion.json) to propose")
+            driver = SoloDriver(chain, mempool, key, onion, min_block_interval=config.min_block_interval,
                                 max_block_interval=config.max_block_interval)
         else:
             peers = PeerManager(key, genesis.chain_id, PeerConfig(
@@ -75,7 +80,7 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
             timeouts = Timeouts(config.timeout_propose_ms, config.timeout_delta_ms, config.timeout_prevote_ms,
                                 config.timeout_delta_ms, config.timeout_precommit_ms, config.timeout_delta_ms)
             driver = BftDriver(chain, mempool, gossip, key=key, privval=PrivValidator(key, Path(data_dir) / PRIVVAL_FILE),
-                               wal_path=Path(data_dir) / WAL_FILE, timeouts=timeouts,
+                               wal_path=Path(data_dir) / WAL_FILE, timeouts=timeouts, onion=onion,
                                max_block_interval=config.max_block_interval)
         api = RpcApi(chain, mempool, on_tx=driver.notify_tx, validator=key.address, peers=peers, driver=driver)
         log.info("node starting", chain_id=genesis.chain_id, height=chain.head.height,
@@ -95,10 +100,10 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
 
 async def run_home(home: Home, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
     """Run the node in ``home`` until SIGINT or SIGTERM, then stop cleanly (LevelDB closed)."""
-    genesis, key, config = home.load_genesis(), home.load_key(), home.load_config()
+    genesis, key, config, onion = home.load_genesis(), home.load_key(), home.load_config(), home.load_onion()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            node = await nursery.start(run_node, genesis, key, str(home.data_dir), config)
+            node = await nursery.start(partial(run_node, onion=onion), genesis, key, str(home.data_dir), config)
             task_status.started(node)
             async for signum in signals:
                 log.info("stopping", signal=signal.Signals(signum).name)

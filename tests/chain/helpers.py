@@ -15,7 +15,7 @@ from chain.kv import MemoryKV
 from chain.store import BlockStore
 from chain.tx import SignedTx, TxBody
 from genesis.build import build_genesis, make_application
-from genesis.devnet import devnet_account_key, devnet_genesis, devnet_validator_key
+from genesis.devnet import devnet_account_key, devnet_genesis, devnet_onion, devnet_validator_key
 from genesis.schema import Genesis
 
 
@@ -37,6 +37,7 @@ class MemChain:
         out = build_genesis(self.genesis)
         self.store.save_genesis(out.header, out.state, self.genesis.hash())
         self.validator = devnet_validator_key(0)
+        self.onion = devnet_onion(0)
 
     @property
     def head(self) -> Header:
@@ -50,7 +51,7 @@ class MemChain:
         raws = [t.raw if isinstance(t, SignedTx) else t for t in txs]
         parent = self.head
         return build_block(self.store.head_state(), parent, self.app, txs=raws, now_ms=parent.time_ms + time_step,
-                           proposer=self.validator.address, last_commit=self.last_commit())
+                           proposer=self.validator.address, onion=self.onion, last_commit=self.last_commit())
 
     def sign_commit(self, block: Block) -> Commit:
         h = block.header

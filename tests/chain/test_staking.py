@@ -24,7 +24,7 @@ from chain.staking import (
     load_set,
 )
 from chain.tx import SignedTx, TxBody
-from genesis.devnet import devnet_genesis, devnet_validator_key
+from genesis.devnet import devnet_genesis, devnet_onion, devnet_validator_key
 from genesis.schema import GenesisValidator
 from tests.chain.helpers import MemChain, account
 
@@ -46,7 +46,7 @@ def run(chain: MemChain, txs: list[SignedTx] | None = None, evidence: tuple[byte
 
     parent = chain.head
     block, out = build_block(chain.store.head_state(), parent, chain.app, txs=[t.raw for t in txs or []],
-                             now_ms=parent.time_ms + 1000, proposer=chain.validator.address,
+                             now_ms=parent.time_ms + 1000, proposer=chain.validator.address, onion=chain.onion,
                              last_commit=chain.last_commit(), evidence=evidence)
     again = apply_block(chain.store.head_state(), parent, block, chain.app)  # a second node agrees
     assert again.state_root == out.state_root
@@ -58,7 +58,7 @@ def test_stake_enters_the_set_two_blocks_after_the_boundary_and_headers_chain() 
     chain = small_chain()
     newcomer = account(5)
     headers = [chain.head]
-    b = run(chain, [kind_tx(newcomer, "stake", [20], 0)])  # 100 of 120 power still commits alone
+    b = run(chain, [kind_tx(newcomer, "stake", [20, bytes(32)], 0)])  # 100 of 120 power still commits alone
     assert not b.header.height % EPOCH == 0
     assert load_record(chain.store.head_state(), newcomer.address).stake == 20  # type: ignore[union-attr]
     for _ in range(EPOCH + 3):
@@ -78,7 +78,7 @@ def test_stake_enters_the_set_two_blocks_after_the_boundary_and_headers_chain() 
 def test_unstake_returns_after_the_unbonding_period() -> None:
     chain = small_chain()
     key = account(6)
-    run(chain, [kind_tx(key, "stake", [1_000], 0)])
+    run(chain, [kind_tx(key, "stake", [1_000, bytes(32)], 0)])
     balance = chain.store.head_state().get_account(key.address).balance
     b = run(chain, [kind_tx(key, "unstake", [400], 1)])
     fee = chain.store.load_receipts(b.hash)[0].fee_paid
@@ -129,7 +129,7 @@ def test_double_sign_in_the_evidence_section_slashes_and_tombstones() -> None:
 
     with pytest.raises(InvalidBlock) as err:
         build_block(chain.store.head_state(), chain.head, chain.app, txs=[], now_ms=0,
-                    proposer=v.address, last_commit=chain.last_commit(), evidence=(double_sign(v, 1, PRECOMMIT),))
+                    proposer=v.address, onion=chain.onion, last_commit=chain.last_commit(), evidence=(double_sign(v, 1, PRECOMMIT),))
     assert err.value.code == ErrorCode.BLOCK_INVALID
 
 
@@ -146,7 +146,7 @@ def test_bad_evidence_invalidates_the_block(make: object) -> None:
 
     with pytest.raises(InvalidBlock):
         build_block(chain.store.head_state(), chain.head, chain.app, txs=[], now_ms=0,
-                    proposer=chain.validator.address, last_commit=chain.last_commit(),
+                    proposer=chain.validator.address, onion=chain.onion, last_commit=chain.last_commit(),
                     evidence=(make(chain.validator),))  # type: ignore[operator]
 
 
@@ -172,7 +172,7 @@ def test_evidence_as_a_transaction_and_removal_at_the_next_boundary() -> None:
         txs = [kind_tx(account(0), "evidence", [double_sign(other, 1)], 0).raw] if i == 1 else []
         parent = chain.head
         block, out = build_block(chain.store.head_state(), parent, chain.app, txs=txs, now_ms=parent.time_ms + 1000,
-                                 proposer=chain.validator.address, last_commit=chain.last_commit())
+                                 proposer=chain.validator.address, onion=chain.onion, last_commit=chain.last_commit())
         apply_block(chain.store.head_state(), parent, block, chain.app)
         members = {bytes(v.address) for v in load_set(chain.store.head_state(), VALIDATORS_KEY).validators}
         commit_both(block, members)
@@ -187,7 +187,8 @@ def test_evidence_as_a_transaction_and_removal_at_the_next_boundary() -> None:
 def test_a_validator_that_stops_signing_is_jailed_then_can_unjail() -> None:
     strong, weak = devnet_validator_key(0), devnet_validator_key(1)
     g = devnet_genesis()
-    g = replace(g, validators=(GenesisValidator("a", strong.public_key, 100), GenesisValidator("b", weak.public_key, 10)),
+    g = replace(g, validators=(GenesisValidator("a", strong.public_key, 100, devnet_onion(0).tip),
+                                          GenesisValidator("b", weak.public_key, 10, devnet_onion(1).tip)),
                 initial_balances=(*g.initial_balances, (weak.address, 10**9)),
                 params=replace(g.params, epoch_length=EPOCH, max_missed_blocks=3, jail_blocks=5))
     chain = MemChain(genesis=g)  # only ``strong`` signs commits: 100/110 > 2/3
@@ -219,8 +220,58 @@ def test_block_time_must_be_the_bft_time() -> None:
     from chain.apply import build_block
 
     block, _ = build_block(chain.store.head_state(), chain.head, chain.app, txs=[], now_ms=0,
-                           proposer=chain.validator.address, last_commit=chain.last_commit())
+                           proposer=chain.validator.address, onion=chain.onion, last_commit=chain.last_commit())
     bad = replace(block, header=replace(block.header, time_ms=block.header.time_ms + 1), _raw=b"")
     with pytest.raises(InvalidBlock) as err:
         apply_block(chain.store.head_state(), chain.head, bad, chain.app)
     assert err.value.code == ErrorCode.BLOCK_BAD_TIME
+
+
+def test_the_onion_is_peeled_one_layer_per_proposal() -> None:
+    from chain.onion import Onion
+    from chain.staking import onion_hash
+
+    chain = small_chain()
+    reveals = [run(chain).header.beacon_reveal for _ in range(3)]
+    assert len(set(reveals)) == 3
+    for older, newer in zip(reveals, reveals[1:], strict=False):
+        assert onion_hash(newer) == older  # each reveal is one layer deeper
+    record = load_record(chain.store.head_state(), chain.validator.address)
+    assert record is not None and record.onion == reveals[-1]
+    # A wrong reveal (a layer not below the registered one) invalidates the block.
+    from chain.apply import build_block
+
+    good, _ = build_block(chain.store.head_state(), chain.head, chain.app, txs=[], now_ms=0,
+                          proposer=chain.validator.address, onion=chain.onion, last_commit=chain.last_commit())
+    from chain.block import beacon_next
+
+    bad_reveal = onion_hash(good.header.beacon_reveal)  # the already revealed layer, again
+    bad = replace(good, header=replace(good.header, beacon_reveal=bad_reveal,
+                                       beacon=beacon_next(chain.head.beacon, bad_reveal)), _raw=b"")
+    with pytest.raises(InvalidBlock) as err:
+        apply_block(chain.store.head_state(), chain.head, bad, chain.app)
+    assert err.value.code == ErrorCode.BLOCK_BAD_BEACON
+    # Another validator's onion cannot reveal for this proposer.
+    with pytest.raises(ValueError):
+        build_block(chain.store.head_state(), chain.head, chain.app, txs=[], now_ms=0,
+                    proposer=chain.validator.address, onion=Onion(b"\x07" * 32, 10), last_commit=chain.last_commit())
+
+
+def test_a_new_validator_must_register_an_onion() -> None:
+    chain = small_chain()
+    b = run(chain, [kind_tx(account(5), "stake", [20], 0)])
+    r = chain.store.load_receipts(b.hash)[0]
+    assert not r.ok and "onion" in r.reason
+
+
+def test_an_onion_runs_out() -> None:
+    from chain.onion import Onion
+
+    onion = Onion(b"\x01" * 32, 3)
+    layers = [onion.tip]
+    for _ in range(3):
+        nxt = onion.reveal_for(layers[-1])
+        assert nxt is not None
+        layers.append(nxt)
+    assert onion.reveal_for(layers[-1]) is None
+    assert layers[-1] == b"\x01" * 32

@@ -4,6 +4,7 @@ and a validator forced to double-sign is slashed through included evidence."""
 from __future__ import annotations
 
 import socket
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -11,7 +12,7 @@ import trio
 from chain.block import PREVOTE
 from chain.consensus import sign_vote
 from chain.staking import load_record
-from genesis.devnet import devnet_account_key, devnet_genesis, devnet_validator_key
+from genesis.devnet import devnet_account_key, devnet_genesis, devnet_onion, devnet_validator_key
 from node.home import NodeConfig
 from node.service import Node, run_node
 from tests.chain.helpers import transfer
@@ -46,7 +47,8 @@ async def start(nursery: trio.Nursery, tmp: Path) -> list[Node]:
     genesis = devnet_genesis(N)
     nodes = []
     for i, cfg in enumerate(configs()):
-        node: Node = await nursery.start(run_node, genesis, devnet_validator_key(i), str(tmp / f"v{i}"), cfg)
+        node: Node = await nursery.start(partial(run_node, onion=devnet_onion(i)), genesis, devnet_validator_key(i),
+                                         str(tmp / f"v{i}"), cfg)
         nodes.append(node)
     return nodes
 

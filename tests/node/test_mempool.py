@@ -27,7 +27,7 @@ from chain.store import BlockStore
 from chain.tx import SignedTx
 from chain.types import Address, PublicKey32, Signature64
 from genesis.build import build_genesis, make_application
-from genesis.devnet import devnet_account_key, devnet_genesis, devnet_validator_key
+from genesis.devnet import devnet_account_key, devnet_genesis, devnet_onion, devnet_validator_key
 from genesis.schema import Genesis
 from node.mempool import Mempool, SignatureCache
 from tests.node.helpers import GAS_LIMIT, flip_signature_bit, sign_tx
@@ -36,6 +36,7 @@ GENESIS = devnet_genesis(1)
 APP = make_application(GENESIS)
 PARAMS = APP.params
 A, B, C, D = (devnet_account_key(i) for i in range(4))
+ONION = devnet_onion(0)
 VALIDATOR = devnet_validator_key(0)
 RICH = 10**15
 NO_CAPS = {"max_txs": 10**6, "max_bytes": 10**9, "max_gas": 10**15}
@@ -439,6 +440,7 @@ class Chain:
             txs=[t.raw for t in txs],
             now_ms=parent.time_ms + 1_000,
             proposer=VALIDATOR.address,
+            onion=ONION,
             last_commit=last,
             verified=verified if verified is not None else frozenset(),
         )

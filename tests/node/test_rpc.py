@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,13 @@ from chain.hashing import H
 from chain.keys import encode_address
 from chain.smt import SmtProof, verify_proof
 from chain.state import Account, account_key
-from genesis.devnet import DEVNET_BALANCE, devnet_account_key, devnet_genesis, devnet_validator_key
+from genesis.devnet import (
+    DEVNET_BALANCE,
+    devnet_account_key,
+    devnet_genesis,
+    devnet_onion,
+    devnet_validator_key,
+)
 from node.home import NodeConfig
 from node.rpc.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 from node.service import Node, run_node
@@ -124,7 +131,8 @@ class Rpc:
 
 async def start_node(nursery: trio.Nursery, data_dir: Path, config: NodeConfig = FAST) -> Node:
     with trio.fail_after(WAIT):
-        node: Node = await nursery.start(run_node, GENESIS, VALIDATOR, str(data_dir), config)
+        node: Node = await nursery.start(partial(run_node, onion=devnet_onion(0)), GENESIS, VALIDATOR, str(data_dir),
+                                         config)
     return node
 
 
@@ -693,7 +701,7 @@ def threaded_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             node = await nursery.start(
-                run_node, GENESIS, VALIDATOR, str(tmp_path_factory.mktemp("fuzz")), FAST
+                partial(run_node, onion=devnet_onion(0)), GENESIS, VALIDATOR, str(tmp_path_factory.mktemp("fuzz")), FAST
             )
             started.put((node.rpc_addresses[0], trio.lowlevel.current_trio_token(), nursery.cancel_scope))
 

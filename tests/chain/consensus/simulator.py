@@ -204,7 +204,7 @@ class Scenario:
             equivocate=rng.choice([0.3, 0.7, 1.0]),
             poison=rng.choice([0.0, 0.3]),
             withhold=rng.choice([0.0, 0.5]),
-            commit_wait_ms=rng.choice([0, 100, 400]),
+            commit_wait_ms=rng.choice([150, 300, 400]),
             gossip_ms=600 if harsh else 250,
         )
 

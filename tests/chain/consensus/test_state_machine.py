@@ -563,3 +563,68 @@ def test_invariants_over_random_event_orders(picks: list[int], me: int | None) -
         if me is None:
             assert not any(isinstance(a, (SignVote, SignProposal)) for a in acts)
     assert decided <= 1
+
+
+# --- four machines: the fork that locking prevents -------------------------------------------
+
+
+def _sign_all(i: int, acts: list[Action]) -> list[Event]:
+    """What validator ``i``'s driver broadcasts for the intents in ``acts``."""
+    out: list[Event] = []
+    for a in acts:
+        if isinstance(a, SignVote):
+            out.append(VoteReceived(sign_vote(K[i], CHAIN, a.type, a.height, a.round, a.block_hash, 1)))
+        elif isinstance(a, SignProposal):
+            out.append(
+                ProposalReceived(
+                    sign_proposal(K[i], CHAIN, a.height, a.round, a.block_hash, a.pol_round), a.block
+                )
+            )
+    return out
+
+
+def test_locks_prevent_the_classic_fork() -> None:
+    """K0 commits A in round 0 while K2 and K3, locked on A, miss the precommits and move to round 1.
+
+    K1, the round-1 proposer, never saw the polka for A, so it proposes a fresh B.  Were K2 and K3 to
+    prevote B (no locks), B would gather K1+K2+K3 — a quorum — and a fork would follow.  Locked, they
+    prevote nil; a commit for A from K0 then finalizes A everywhere.
+    """
+    nodes = {i: new(me=i)[0] for i in range(4)}
+
+    def deliver(i: int, *events: Event) -> list[Action]:
+        nodes[i], acts = feed(nodes[i], *events)
+        return acts
+
+    # round 0: K0 proposes A; everyone prevotes it
+    nodes[0], acts = feed(nodes[0], ProposalValue(1, 0, HA, A))
+    [prop] = _sign_all(0, acts)
+    prevotes: dict[int, list[Event]] = {}
+    for i in range(4):
+        prevotes[i] = _sign_all(i, deliver(i, prop, valid(A)) if i else deliver(i, prop))
+    # K0, K2, K3 see all prevotes and lock; K1 sees only its own and K0's, and times out to precommit nil
+    precommits: dict[int, list[Event]] = {}
+    for i in (0, 2, 3):
+        precommits[i] = _sign_all(i, deliver(i, *(e for j in range(4) for e in prevotes[j])))
+        assert nodes[i].locked_value == HA
+    deliver(1, *prevotes[1], *prevotes[0])
+    precommits[1] = _sign_all(1, deliver(1, TimeoutFired(1, 0, Step.PREVOTE)))
+    assert nodes[1].locked_value is None and nodes[1].valid_value is None
+    # K0 gets the three precommits for A and commits; K2, K3 get only their own and K1's nil
+    [decision] = [
+        a for a in deliver(0, *precommits[0], *precommits[2], *precommits[3]) if isinstance(a, CommitBlock)
+    ]
+    for i in (1, 2, 3):  # K1, K2, K3 see a quorum of precommits (nil, A, A) but not K0's A
+        deliver(i, *(e for j in (1, 2, 3) for e in precommits[j]), TimeoutFired(1, 0, Step.PRECOMMIT))
+        assert nodes[i].round == 1
+    # round 1: K1 proposes a fresh B; K2 and K3 stay with their lock
+    [fresh] = _sign_all(1, deliver(1, ProposalValue(1, 1, HB, B)))
+    assert isinstance(fresh, ProposalReceived) and fresh.proposal.pol_round == -1
+    for i in (2, 3):
+        assert votes(deliver(i, fresh, valid(B))) == [SignVote(PREVOTE, 1, 1, NIL)]
+    # the commit reaches them: A is final everywhere
+    for i in (1, 2, 3):
+        acts = deliver(i, CommitReceived(decision.commit, A))
+        if nodes[i].step != Step.COMMIT:
+            acts += deliver(i, valid(A))
+        assert [a.block_hash for a in acts if isinstance(a, CommitBlock)] == [HA]
