@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 
-BENCHES = ["transfers", "proofs"]
+BENCHES = ["transfers", "proofs", "network"]
 
 
 def main() -> int:
