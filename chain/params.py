@@ -47,8 +47,12 @@ class ChainParams:
     """Blocks between ``unstake`` and the units returning to the balance."""
     double_sign_slash_bps: int = 500
     """Share of stake a double-signing validator loses (to the fund), besides its tombstone."""
-    max_missed_blocks: int = 100
-    """Consecutive commits a validator may miss before it is jailed (0 = never)."""
+    max_missed_blocks: int = 1_000
+    """Consecutive commits a validator may miss before it is jailed (0 = never).
+
+    A commit holds the precommits its proposer had when it decided (at least 2/3 of
+    the power), so an honest but slow validator is sometimes left out; the limit is
+    set high enough that only a validator that is really gone reaches it."""
     jail_blocks: int = 1_000
     """Length of a liveness jail in blocks."""
     evidence_max_age: int = 10_000

@@ -35,7 +35,7 @@ import structlog
 import trio
 
 from chain.apply import apply_block, build_block
-from chain.block import PREVOTE, Block, Commit, vote_digest
+from chain.block import PREVOTE, Block, Commit, verify_commit, vote_digest
 from chain.codec import decode, encode, expect_array, expect_bytes, expect_int
 from chain.consensus import (
     BlockValidity,
@@ -66,6 +66,7 @@ from chain.consensus import (
 from chain.consensus.types import proposal_digest
 from chain.errors import ChainError, DecodeError, ErrorCode, InvalidTransaction
 from chain.keys import PrivateKey
+from chain.module import BlockEnv
 from chain.onion import Onion
 from chain.staking import (
     VALIDATORS_KEY,
@@ -76,7 +77,7 @@ from chain.staking import (
     set_start_height,
     staking_of,
 )
-from chain.types import Hash32
+from chain.types import Hash32, Signature64
 from node.chain_service import ChainService
 from node.mempool import Mempool
 from node.p2p import Gossip
@@ -264,8 +265,6 @@ class BftDriver:
         step_code = STEP_PREVOTE if a.type == PREVOTE else STEP_PRECOMMIT
         t, sig = self.privval.sign(a.height, a.round, step_code, a.block_hash, self.clock_ms(),
                                    lambda t: vote_digest(self.chain.chain_id, a.type, a.height, a.round, a.block_hash, t))
-        from chain.types import Signature64
-
         vote = Vote(a.type, a.height, a.round, Hash32(a.block_hash), t, self.key.address, Signature64(sig))
         data = vote.encode()
         self._own.append(("vote", data))
@@ -277,8 +276,6 @@ class BftDriver:
         _, sig = self.privval.sign(a.height, a.round, STEP_PROPOSE, a.block_hash, 0,
                                    lambda _t: proposal_digest(self.chain.chain_id, a.height, a.round, a.block_hash,
                                                               a.pol_round))
-        from chain.types import Signature64
-
         proposal = Proposal(a.height, a.round, Hash32(a.block_hash), a.pol_round, self.key.address, Signature64(sig))
         data = encode([proposal.encode(), a.block])
         self._own.append(("proposal", data))
@@ -325,8 +322,6 @@ class BftDriver:
         out: list[bytes] = []
         state = self.chain.head_state()
         h = self.chain.head
-        from chain.module import BlockEnv
-
         env = BlockEnv(h.chain_id, h.height + 1, h.time_ms + 1, h.proposer, b"")
         for key, raw in list(self.evidence_pool.items()):
             mark = state.snapshot()
@@ -380,8 +375,6 @@ class BftDriver:
         if ev.block.header.height != head.height + 1:
             return
         try:
-            from chain.block import verify_commit
-
             vs = load_set(self.chain.head_state(), VALIDATORS_KEY)
             verify_commit(ev.commit, chain_id=self.chain.chain_id, validators=vs, height=ev.block.header.height,
                           block_hash=ev.block.hash)
