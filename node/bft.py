@@ -77,6 +77,7 @@ from chain.staking import (
     set_start_height,
     staking_of,
 )
+from chain.tx import SignedTx
 from chain.types import Hash32, Signature64
 from node.chain_service import ChainService
 from node.mempool import Mempool
@@ -87,6 +88,7 @@ from node.wal import WAL
 log = structlog.get_logger("cairn.bft")
 
 MAX_SYNC_BATCH = 50
+MAX_GAPPED = 10_000
 MAX_SYNC_BYTES = 2 * 1024 * 1024
 
 
@@ -128,6 +130,7 @@ class BftDriver:
         self._outputs: dict[bytes, Any] = {}
         self._own: list[tuple[str, bytes]] = []
         self.evidence_pool: dict[bytes, bytes] = {}
+        self._gapped: dict[tuple[bytes, int], bytes] = {}
         self._sync_wanted = trio.Event()
         self._nursery: trio.Nursery | None = None
         self.committed = trio.Event()  # set (and replaced) after every commit, for tests and RPC
@@ -357,6 +360,11 @@ class BftDriver:
     def _finish(self, block: Block, output: Any, commit: Commit) -> None:
         self.chain.commit(block, output, commit)
         self.mempool.update()
+        for sender in {s for s, _ in self._gapped}:
+            self._admit_gapped(sender)
+        stale = [k for k in self._gapped if k[1] < self.chain.account(k[0]).nonce]  # type: ignore[arg-type]
+        for k in stale:
+            del self._gapped[k]
         for raw in block.evidence:
             self.evidence_pool.pop(DoubleSign.decode(raw).hash(), None)
         self._outputs.clear()
@@ -432,11 +440,31 @@ class BftDriver:
         self.evidence_pool.setdefault(ds.hash(), data)
 
     async def _on_tx_msg(self, source: bytes, data: bytes) -> None:
+        """Admit a gossiped transaction; one that arrives ahead of its sender's nonce waits in
+        ``_gapped`` (bounded) until the missing ones arrive, since relays can reorder."""
         try:
-            self.mempool.add_raw(data)
+            tx = self.mempool.add_raw(data)
         except InvalidTransaction as exc:
+            if exc.code == ErrorCode.TX_NONCE_GAP and len(self._gapped) < MAX_GAPPED:
+                gapped = SignedTx.decode(data)
+                self._gapped[(bytes(gapped.sender), gapped.body.nonce)] = data
+                return
             if not exc.temporary and exc.code in (ErrorCode.TX_BAD_SIGNATURE, ErrorCode.TX_WRONG_CHAIN):
                 raise
+            return
+        self._admit_gapped(bytes(tx.sender))
+
+    def _admit_gapped(self, sender: bytes) -> None:
+        """Admit waiting transactions of ``sender`` that have become next in line."""
+        while True:
+            nonce = self.mempool.next_nonce(sender)  # type: ignore[arg-type]
+            raw = self._gapped.pop((sender, nonce), None)
+            if raw is None:
+                return
+            try:
+                self.mempool.add_raw(raw)
+            except InvalidTransaction:
+                return
 
     async def _serve_status(self, requester: bytes, data: bytes) -> bytes:
         return encode([self.chain.head.height])

@@ -79,6 +79,16 @@ async def test_four_validators_agree_and_slash_a_double_signer(tmp_path: Path) -
         with trio.fail_after(WAIT):
             while any(n.chain.account(a.address).nonce < 5 for n in nodes):
                 await trio.sleep(0.05)
+        # gossip may deliver a sender's transactions out of order: the later one waits, then both commit
+        c = devnet_account_key(2)
+        later, first = transfer(c, b.address, 2, 1), transfer(c, b.address, 1, 0)
+        gossip0 = nodes[0].driver.gossip  # type: ignore[union-attr]
+        gossip0.publish("tx", later.raw)
+        await trio.sleep(0.2)
+        gossip0.publish("tx", first.raw)
+        with trio.fail_after(WAIT):
+            while nodes[0].chain.account(c.address).nonce < 2:
+                await trio.sleep(0.05)
         # every commit is signed by more than 2/3 of the power
         commit = nodes[0].chain.store.load_commit(nodes[0].chain.head.height)
         assert 3 * len(commit.signatures) > 2 * N
