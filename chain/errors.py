@@ -67,6 +67,8 @@ class ErrorCode(enum.IntEnum):
     # store
     NOT_FOUND = 600
     STORE_CORRUPT = 601
+    # contracts / VM
+    VM_INVALID_MODULE = 700
 
 
 TEMPORARY_CODES = frozenset(
