@@ -509,7 +509,15 @@ class BftDriver:
                 try:
                     status = decode(await self.gossip.request(peer, "status", b"", timeout=5.0))
                     their = expect_int(expect_array(status, "status", 1)[0], "height")
+                    began, began_height, last_line = time.monotonic(), self.chain.head.height, time.monotonic()
                     while their > self.chain.head.height:
+                        if time.monotonic() - last_line >= 5.0:  # periodic progress lines on long syncs
+                            last_line = time.monotonic()
+                            done = self.chain.head.height - began_height
+                            rate = done / max(last_line - began, 1e-9)
+                            log.info("syncing", height=self.chain.head.height, target=their,
+                                     blocks_per_s=round(rate, 1),
+                                     eta_s=round((their - self.chain.head.height) / rate) if rate else None)
                         start = self.chain.head.height + 1
                         raw = await self.gossip.request(peer, "get_blocks", encode([start, MAX_SYNC_BATCH]),
                                                         timeout=20.0)
@@ -526,6 +534,9 @@ class BftDriver:
                                 await self.committed.wait()
                         if self.chain.head.height == before:
                             break
+                    if self.chain.head.height > began_height + 1:
+                        log.info("synced", height=self.chain.head.height, blocks=self.chain.head.height - began_height,
+                                 seconds=round(time.monotonic() - began, 1))
                 except ChainError as exc:
                     log.debug("sync from peer failed", peer=bytes(peer).hex()[:12], reason=exc.message)
                     if not exc.temporary:
