@@ -141,7 +141,7 @@ class BftDriver:
         for raw in raws or []:
             self.gossip.publish("tx", raw)
 
-    def round_state_json(self) -> dict[str, Any]:
+    def round_state_json(self) -> dict[str, object]:
         s = self.state
         return {"height": s.height, "round": s.round, "step": Step(s.step).name.lower(),
                 "locked_round": s.locked_round, "valid_round": s.valid_round,

@@ -33,7 +33,19 @@ log = structlog.get_logger("cairn.consensus")
 
 
 class ConsensusDriver(Protocol):
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None: ...
+    """What the node runs: ``SoloDriver`` here, ``node.bft.BftDriver`` for a validator network."""
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Own the round state and commit blocks until cancelled."""
+        ...
+
+    def notify_tx(self, raws: list[bytes] | None = None) -> None:
+        """Transactions were admitted to the mempool (gossip them, or wake the proposer)."""
+        ...
+
+    def round_state_json(self) -> dict[str, object]:
+        """The ``consensus.state`` RPC answer."""
+        ...
 
 
 def wall_clock_ms() -> int:

@@ -8,7 +8,6 @@ be copied to separate machines as they are (pass ``hosts`` for their addresses).
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -83,10 +82,3 @@ def supervise(homes: Sequence[Home]) -> int:
         signal.signal(signal.SIGTERM, old_term)
     return 0
 
-
-def pid_file(base: Path) -> Path:
-    return base / "devnet.pid"
-
-
-def write_pid(base: Path) -> None:
-    pid_file(base).write_text(str(os.getpid()))

@@ -26,7 +26,7 @@ from chain.store import BlockStore
 from genesis.schema import Genesis
 from node.bft import BftDriver
 from node.chain_service import ChainService
-from node.consensus import SoloDriver
+from node.consensus import ConsensusDriver, SoloDriver
 from node.db import LevelDBKV
 from node.home import Home, HomeError, NodeConfig
 from node.mempool import Mempool
@@ -46,7 +46,7 @@ class Node:
 
     chain: ChainService
     mempool: Mempool
-    driver: SoloDriver | BftDriver
+    driver: ConsensusDriver
     rpc_addresses: list[str]
     peers: PeerManager | None = None
     p2p_addresses: list[Any] = field(default_factory=list)
