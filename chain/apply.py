@@ -53,6 +53,7 @@ from chain.staking import (
     StakingModule,
     bft_time,
     load_record,
+    load_set,
     onion_hash,
 )
 from chain.state import Account, StateCommit, StateDB
@@ -242,10 +243,11 @@ def process_transaction(state: StateDB, tx: SignedTx, env: BlockEnv, app: Applic
 
 
 def load_validators(state: StateDB, key: bytes = VALIDATORS_KEY) -> ValidatorSet:
-    raw = state.get(key)
-    if raw is None:
+    """``staking.load_set``, for the sets a block needs: an empty one is an invalid state."""
+    validators = load_set(state, key)
+    if not validators.validators:
         raise InvalidBlock("state holds no validator set", code=ErrorCode.BLOCK_BAD_VALIDATORS)
-    return ValidatorSet.decode_value(decode(raw, max_size=1024 * 1024))
+    return validators
 
 
 # --- blocks ----------------------------------------------------------------------------

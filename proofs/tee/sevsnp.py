@@ -78,7 +78,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from chain.errors import InvalidProof
 from proofs.tee.x509util import (
-    CRYPTO_ERRORS,
     TAG_IA5_STRING,
     TAG_INTEGER,
     TAG_OCTET_STRING,
@@ -88,6 +87,7 @@ from proofs.tee.x509util import (
     common_name,
     der_integer,
     der_single,
+    ec_public_key,
     fail,
     jsonable,
     load_certificate,
@@ -532,14 +532,8 @@ def verify_key_certificate(
         scheme=SignatureScheme.RSA_PSS_SHA384,
         prefix=PREFIX,
     )
-    try:
-        public_key = key_cert.public_key()
-    except CRYPTO_ERRORS:
-        fail(PREFIX, "vcek_key_type", "key certificate has an unsupported public key")
-    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
-        public_key.curve, ec.SECP384R1
-    ):
-        fail(PREFIX, "vcek_key_type", "key certificate does not hold an EC P-384 key")
+    public_key = ec_public_key(key_cert, ec.SECP384R1, prefix=PREFIX, reason="vcek_key_type",
+                               what="key certificate")
     spls = {name: _spl_extension(key_cert, oid, name) for name, oid in _SPL_OIDS}
     return AmdKeyCertificate(
         kind=chain_kind,

@@ -99,6 +99,7 @@ from proofs.tee.x509util import (
     der_integer,
     der_oid,
     der_single,
+    ec_public_key,
     fail,
     jsonable,
     load_canonical_pem_chain,
@@ -499,12 +500,7 @@ def verify_pck_chain(cert_data: bytes, *, root: x509.Certificate, now: datetime)
         scheme=SignatureScheme.ECDSA_P256_SHA256,
         prefix=PREFIX,
     )
-    try:
-        key = leaf.public_key()
-    except CRYPTO_ERRORS:
-        fail(PREFIX, "pck_key_type", "PCK certificate has an unsupported key")
-    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
-        fail(PREFIX, "pck_key_type", "PCK key is not an EC P-256 key")
+    key = ec_public_key(leaf, ec.SECP256R1, prefix=PREFIX, reason="pck_key_type", what="PCK certificate")
     return PckChain(leaf=leaf, ca=ca, root=anchor, key=key, extension=parse_pck_extension(leaf))
 
 

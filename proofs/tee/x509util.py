@@ -379,6 +379,19 @@ def check_validity(cert: x509.Certificate, now: datetime, *, prefix: str, name: 
         )
 
 
+def ec_public_key(
+    cert: x509.Certificate, curve: type[ec.EllipticCurve], *, prefix: str, reason: str, what: str
+) -> ec.EllipticCurvePublicKey:
+    """The certificate's public key, which must be EC on ``curve``; else ``InvalidProof(prefix_reason)``."""
+    try:
+        key = cert.public_key()
+    except CRYPTO_ERRORS:
+        fail(prefix, reason, f"{what} has an unsupported public key")
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, curve):
+        fail(prefix, reason, f"{what} does not hold an EC {curve.name} key")
+    return key
+
+
 def verify_chain(
     certs: Sequence[x509.Certificate],
     names: Sequence[str],

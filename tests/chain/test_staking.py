@@ -42,12 +42,8 @@ def kind_tx(key: PrivateKey, kind: str, payload: list[object], nonce: int) -> Si
 
 
 def run(chain: MemChain, txs: list[SignedTx] | None = None, evidence: tuple[bytes, ...] = ()) -> Block:
-    from chain.apply import build_block
-
     parent = chain.head
-    block, out = build_block(chain.store.head_state(), parent, chain.app, txs=[t.raw for t in txs or []],
-                             now_ms=parent.time_ms + 1000, proposer=chain.validator.address, onion=chain.onion,
-                             last_commit=chain.last_commit(), evidence=evidence)
+    block, out = chain.build(txs or [], evidence=evidence)
     again = apply_block(chain.store.head_state(), parent, block, chain.app)  # a second node agrees
     assert again.state_root == out.state_root
     chain.commit(block, out)
