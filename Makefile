@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench soak clean venv
+.PHONY: run test lint bench soak clean venv toolchain contracts
 
 venv: $(STAMP)
 
@@ -19,8 +19,19 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/cairn devnet --home .devnet
 
+## clang and wasm-ld for the contract SDK (Debian packages clang, lld), installed when missing.
+toolchain:
+	@command -v clang >/dev/null && command -v wasm-ld >/dev/null || { \
+	  echo "installing clang and lld (the contract SDK's compiler and linker)"; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get install -y -q clang lld >/dev/null || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q clang lld >/dev/null; }; }
+
+## Build the sample contracts from source with the SDK into contracts/build/ (checks the build is reproducible).
+contracts: $(STAMP) toolchain
+	$(BIN)/python contracts/build.py contracts/build --check-reproducible
+
 ## Run the whole test suite.
-test: $(STAMP)
+test: $(STAMP) toolchain
 	$(BIN)/python -m pytest -q
 
 ## ruff, mypy and the import contracts (pure packages never import node, trio or plyvel).
@@ -39,4 +50,4 @@ soak: $(STAMP)
 	CAIRN_SOAK=1 CAIRN_SIM_SEEDS=2000 CAIRN_CRASH_ROUNDS=40 $(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) .devnet .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .devnet .pytest_cache .mypy_cache .ruff_cache contracts/build

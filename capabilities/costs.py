@@ -32,6 +32,7 @@ microseconds ≈ a few hundred wasm operators):
   cost (cached verdicts are charged the same, so gas does not depend on a node's cache);
 * ``random``: 500 + 10/byte — hashing the beacon;
 * ``abort``: 100 + 1/byte — reading the message.
+* ``input`` / ``output``: 100 + 3/byte — copying call data in and return data out.
 
 These are first numbers; ``make bench`` measures host-call cost and gas/s, and the
 table is re-fit from those measurements.  Changing it changes consensus.
@@ -72,6 +73,8 @@ HOST_COSTS: Mapping[str, HostCost] = MappingProxyType(
         "zk_verify": HostCost(5_000_000, 100),
         "random": HostCost(500, 10),
         "abort": HostCost(100, 1),
+        "input": HostCost(100, 3),
+        "output": HostCost(100, 3),
     }
 )
 """Host function name (module ``env``) → its cost."""

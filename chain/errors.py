@@ -69,6 +69,8 @@ class ErrorCode(enum.IntEnum):
     STORE_CORRUPT = 601
     # contracts / VM
     VM_INVALID_MODULE = 700
+    VM_CALL_FAILED = 701
+    VM_NO_CONTRACT = 702
 
 
 TEMPORARY_CODES = frozenset(

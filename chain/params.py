@@ -39,6 +39,14 @@ class ChainParams:
     """Human-readable prefix of bech32m addresses."""
     max_memory_bytes: int = 512 * 1024 * 1024
     """WASM linear-memory cap (DESIGN §6)."""
+    max_code_bytes: int = 48 * 1024
+    """Cap on a contract's code (it travels in a ``deploy`` transaction, under ``max_tx_bytes``)."""
+    code_byte_gas: int = 200
+    """Gas per byte of deployed code (it is stored by every node for ever)."""
+    max_call_depth: int = 8
+    """Nesting limit of contract-to-contract calls (the transaction's own call is depth 0)."""
+    max_query_gas: int = 50_000_000
+    """Gas cap of a read-only ``contract.call`` query."""
     max_validators: int = 100
     """Size cap of the validator set chosen at each epoch boundary."""
     min_validator_stake: int = 1

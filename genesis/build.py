@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aicf.module import FUND_ADDRESS, AicfModule
+from capabilities.module import contracts_module
 from chain.apply import Application
 from chain.block import Header, Validator, ValidatorSet
 from chain.codec import encode
@@ -26,13 +27,22 @@ from chain.smt import EMPTY_ROOT, state_key
 from chain.staking import write_genesis_validators
 from chain.state import StateCommit, StateDB
 from chain.types import ZERO_HASH, Address, Hash32
+from chain.vm.engine import CompiledStore
+from chain.vm.runtime import store_beacon
 from genesis.fields import dump_dataclass
 from genesis.schema import Genesis
 
 
-def make_application(genesis: Genesis) -> Application:
-    """The kernel and modules composed with this chain's parameters."""
-    return Application.compose(genesis.chain_id, genesis.params, [AicfModule(genesis.aicf)], slash_to=FUND_ADDRESS)
+def make_application(genesis: Genesis, *, compiled_store: CompiledStore | None = None) -> Application:
+    """The kernel and modules composed with this chain's parameters.
+
+    Module order (it fixes the order of the begin/end-block hooks): staking (the
+    kernel's), contracts (``capabilities``), AICF.  ``compiled_store`` is where the node
+    keeps compiled contract code between restarts (none: compile in memory only).
+    """
+    contracts = contracts_module(genesis.params, genesis.capabilities, compiled_store=compiled_store)
+    return Application.compose(genesis.chain_id, genesis.params, [contracts, AicfModule(genesis.aicf)],
+                               slash_to=FUND_ADDRESS)
 
 
 def validator_set(genesis: Genesis) -> ValidatorSet:
@@ -45,6 +55,11 @@ class GenesisOutput:
     state: StateCommit
 
 
+def genesis_beacon(genesis: Genesis) -> Hash32:
+    """``beacon_0 = H(b"cairn/beacon-genesis/v1", genesis.hash())``."""
+    return Hash32(H(b"cairn/beacon-genesis/v1", genesis.hash()))
+
+
 def build_genesis(genesis: Genesis) -> GenesisOutput:
     """The genesis state (as tree writes) and block 0's header."""
     state = StateDB(MemoryKV(), EMPTY_ROOT)
@@ -54,6 +69,8 @@ def build_genesis(genesis: Genesis) -> GenesisOutput:
     write_genesis_validators(state, vals, {bytes(v.address): v.onion_tip for v in genesis.validators})
     state.set(state_key("param", b"chain"), genesis.params.encode())
     state.set(state_key("param", b"aicf"), encode(dump_dataclass(genesis.aicf)))
+    state.set(state_key("param", b"capabilities"), encode(dump_dataclass(genesis.capabilities)))
+    store_beacon(state, genesis_beacon(genesis))
     commit = state.commit()
     empty = Hash32(merkle_root(()))
     header = Header(
@@ -71,6 +88,6 @@ def build_genesis(genesis: Genesis) -> GenesisOutput:
         next_validators_hash=vals.hash(),
         proposer=Address(bytes(20)),
         beacon_reveal=b"",
-        beacon=Hash32(H(b"cairn/beacon-genesis/v1", genesis.hash())),
+        beacon=genesis_beacon(genesis),
     )
     return GenesisOutput(header, commit)

@@ -9,6 +9,7 @@ JSON shape (every field checked; unknown fields are errors)::
       "validators": [{"name": "v0", "pubkey": "<64 hex>", "power": 100, "onion_tip": "<64 hex>"}],
       "params": { ChainParams fields },      # optional, defaults apply
       "aicf":   { AicfParams sections }      # optional, DESIGN §8 defaults apply
+      "capabilities": { CapabilityParams fields }  # optional: enqueue caps, SLAs, prices
     }
 
 Amounts are JSON integers in the smallest unit.  Validation errors are
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aicf.params import AicfParams
+from capabilities.records import CapabilityParams
 from chain.codec import encode
 from chain.errors import DecodeError, InvalidGenesis
 from chain.hashing import H
@@ -35,7 +37,7 @@ from genesis.fields import dump_dataclass, fail, load_dataclass
 
 CHAIN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 MAX_SUPPLY = 2**128 - 1
-_TOP_FIELDS = {"chain_id", "genesis_time", "initial_balances", "validators", "params", "aicf"}
+_TOP_FIELDS = {"chain_id", "genesis_time", "initial_balances", "validators", "params", "aicf", "capabilities"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class Genesis:
     validators: tuple[GenesisValidator, ...]
     params: ChainParams = field(default_factory=ChainParams)
     aicf: AicfParams = field(default_factory=AicfParams)
+    capabilities: CapabilityParams = field(default_factory=CapabilityParams)
 
     def to_json(self) -> dict[str, Any]:
         prefix = self.params.address_prefix
@@ -75,6 +78,7 @@ class Genesis:
                             "onion_tip": v.onion_tip.hex()} for v in self.validators],
             "params": dump_dataclass(self.params),
             "aicf": dump_dataclass(self.aicf),
+            "capabilities": dump_dataclass(self.capabilities),
         }
 
     def dumps(self) -> str:
@@ -122,6 +126,10 @@ def parse_genesis(doc: Any) -> Genesis:
             raise fail(f"params.{name}", "must be positive")
     aicf = load_dataclass(AicfParams, doc.get("aicf", {}), "aicf")
     _check_aicf(aicf)
+    try:
+        capabilities = load_dataclass(CapabilityParams, doc.get("capabilities", {}), "capabilities")
+    except ValueError as exc:
+        raise fail("capabilities", str(exc)) from None
 
     validators = []
     raw_vals = doc["validators"]
@@ -180,6 +188,7 @@ def parse_genesis(doc: Any) -> Genesis:
         validators=tuple(validators),
         params=params,
         aicf=aicf,
+        capabilities=capabilities,
     )
 
 
