@@ -351,7 +351,7 @@ def _scope(ctx: TxContext) -> TxScope:
 
 
 class DeployKind:
-    """Create a contract: gas = ``code_byte_gas × len(code)`` + what ``init`` uses."""
+    """Create a contract: gas = ``contract_call_gas + code_byte_gas × len(code)`` + what ``init`` uses."""
 
     name = "deploy"
 
@@ -365,7 +365,8 @@ class DeployKind:
                       expect_bytes(value[1], "deploy.init_args", max_len=MAX_ARGS_BYTES))
 
     def execute(self, state: StateDB, ctx: TxContext, payload: Deploy) -> None:
-        ctx.gas.charge(self.runtime.params.code_byte_gas * len(payload.code))
+        params = self.runtime.params
+        ctx.gas.charge(params.contract_call_gas + params.code_byte_gas * len(payload.code))
         address, out = self.runtime.deploy(_scope(ctx), state, ctx.sender, ctx.tx.body.nonce, payload.code,
                                            payload.init_args, gas_limit=ctx.gas.limit - ctx.gas.used)
         ctx.gas.charge(out.gas_used)
@@ -376,7 +377,7 @@ class DeployKind:
 
 
 class CallKind:
-    """Call a contract method with argument bytes and a value."""
+    """Call a contract method: gas = ``contract_call_gas`` + what the method uses."""
 
     name = "call"
 
@@ -392,6 +393,7 @@ class CallKind:
                     expect_int(value[3], "call.value", hi=MAX_VALUE))
 
     def execute(self, state: StateDB, ctx: TxContext, payload: Call) -> None:
+        ctx.gas.charge(self.runtime.params.contract_call_gas)
         out = self.runtime.invoke(_scope(ctx), state, payload.contract, caller=ctx.sender, method=payload.method,
                                   args=payload.args, value=payload.value, gas_limit=ctx.gas.limit - ctx.gas.used,
                                   depth=0)
