@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 
-BENCHES = ["transfers", "proofs", "network"]
+BENCHES = ["transfers", "proofs", "network", "vm"]
 
 
 def main() -> int:

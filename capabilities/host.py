@@ -60,7 +60,9 @@ from chain.vm.runtime import (
     Frame,
     HostImpl,
     HostSpec,
+    pack_storage_value,
     storage_key,
+    unpack_storage_value,
 )
 from proofs.groth16 import Groth16Cache, groth16_verdict
 
@@ -147,17 +149,17 @@ def _u256(raw: bytes) -> int:
 def storage_get(frame: Frame, mem: HostContext, key_ptr: int, key_len: int, out_ptr: int, out_cap: int) -> int:
     n = _within(key_len, MAX_KEY_BYTES)
     mem.charge(cost("storage_get", n))
-    value = frame.state.get(storage_key(frame.contract, mem.read(key_ptr, n)))
-    if value is None:
+    raw = frame.state.get(storage_key(frame.contract, mem.read(key_ptr, n)))
+    if raw is None:
         return NOT_FOUND
-    return _write_var(mem, "storage_get", out_ptr, out_cap, value)
+    return _write_var(mem, "storage_get", out_ptr, out_cap, unpack_storage_value(raw))
 
 
 def storage_set(frame: Frame, mem: HostContext, key_ptr: int, key_len: int, val_ptr: int, val_len: int) -> int:
     _writable(frame)
     k, v = _within(key_len, MAX_KEY_BYTES), _within(val_len, MAX_VALUE_BYTES)
     mem.charge(cost("storage_set", k + v))
-    frame.state.set(storage_key(frame.contract, mem.read(key_ptr, k)), mem.read(val_ptr, v))
+    frame.state.set(storage_key(frame.contract, mem.read(key_ptr, k)), pack_storage_value(mem.read(val_ptr, v)))
     return 0
 
 

@@ -3,6 +3,12 @@
 Only the consensus driver calls ``commit``; everything else (RPC, mempool)
 reads.  Reads and the commit run on the same trio thread, and ``commit`` does
 not await, so a reader always sees one consistent head.
+
+The one exception is ``query_contract``: a read-only contract call can run for seconds
+(``max_query_gas`` of cheap host calls), so the RPC runs it on a worker thread.  It
+reads the tree at a root fixed when it starts (tree nodes are content-addressed and
+never deleted, so a commit meanwhile changes nothing it sees) and runs on a contract
+runtime of its own, so it never shares the wasmtime module cache with block execution.
 """
 
 from __future__ import annotations
@@ -14,22 +20,36 @@ import structlog
 from chain.apply import Application, BlockOutput
 from chain.block import Block, Commit, Header
 from chain.errors import StoreCorrupt
+from chain.module import BlockEnv, Event
 from chain.state import Account, StateDB
 from chain.store import BlockStore
 from chain.types import Address
+from chain.vm.engine import CompiledStore
+from chain.vm.runtime import CallOutcome, ContractRuntime, ContractsModule
 from genesis.build import build_genesis, make_application
 from genesis.schema import Genesis
 
 log = structlog.get_logger("cairn.chain")
 
 
+def contracts_runtime(app: Application) -> ContractRuntime:
+    """The contract runtime of ``app`` (its ``contracts`` module)."""
+    for module in app.modules:
+        if isinstance(module, ContractsModule):
+            return module.runtime
+    raise LookupError("the application has no contracts module")
+
+
 class ChainService:
     """Opens (or initializes) the store for a genesis and tracks the head."""
 
-    def __init__(self, store: BlockStore, genesis: Genesis) -> None:
+    def __init__(self, store: BlockStore, genesis: Genesis, *,
+                 compiled_store: CompiledStore | None = None) -> None:
         self.store = store
         self.genesis = genesis
-        self.app: Application = make_application(genesis)
+        self.app: Application = make_application(genesis, compiled_store=compiled_store)
+        # Queries get a runtime (and wasmtime engine) of their own: see the module docstring.
+        self._query_runtime = contracts_runtime(make_application(genesis, compiled_store=compiled_store))
         stored = store.genesis_hash()
         if stored is None:
             out = build_genesis(genesis)
@@ -50,6 +70,17 @@ class ChainService:
 
     def account(self, address: Address) -> Account:
         return self.head_state().get_account(address)
+
+    def query_contract(self, head: Header, contract: Address, method: str, args: bytes, *, caller: Address,
+                       gas_limit: int) -> tuple[CallOutcome, list[Event]]:
+        """A read-only call against the state committed at ``head``, as the next block would run it.
+
+        Safe on a worker thread, one call at a time (the query runtime is not shared).
+        """
+        state = self.store.state_at(head.state_root)  # a throwaway overlay; dropped on return
+        env = BlockEnv(self.chain_id, head.height + 1, head.time_ms, head.proposer, bytes(head.beacon))
+        return self._query_runtime.query(state, env, contract, method, args, caller=caller,
+                                         gas_limit=gas_limit)
 
     def on_commit(self, listener: Callable[[Block, BlockOutput], None]) -> None:
         self._listeners.append(listener)

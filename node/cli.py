@@ -9,7 +9,10 @@ Errors print one line ``error: ...`` on stderr and exit 1; usage errors exit 2.
     cairn check [--home H]                    offline consistency check of a stopped node's data
     cairn keys new|list|show NAME             keyring in $CAIRN_KEYRING or ~/.cairn/keys
     cairn tx transfer --from NAME --to ADDR --amount N [--fee F] [--gas-limit G] [--wait]
+    cairn tx deploy FILE.wasm --from NAME [--init-arg TYPE:VALUE ... | --init-args-hex HEX] [--wait]
+    cairn tx call ADDR METHOD --from NAME [--arg TYPE:VALUE ... | --args-hex HEX] [--value N] [--wait]
     cairn query account ADDR | block [HEIGHT|HASH] | tx HASH
+    cairn query contract ADDR METHOD [--arg TYPE:VALUE ... | --args-hex HEX] [--returns TYPE,...]
     cairn proofs verify --kind sev-snp|sgx|groth16 ...   (see node/cli_proofs.py)
 """
 
@@ -24,9 +27,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from capabilities.abi import decode_values, parse_arg, parse_types
 from chain.errors import ChainError, DecodeError
 from chain.keys import PrivateKey, decode_address, encode_address
 from chain.onion import Onion
+from chain.params import ChainParams
 from chain.tx import TxBody
 from chain.types import Address
 from node.client import NodeUnreachable, RpcClient, RpcClientError
@@ -36,6 +41,12 @@ DEFAULT_RPC = "http://127.0.0.1:26657"
 ONION_LENGTH = 500_000
 """Layers of a new validator's beacon onion: one per block it proposes."""
 DEFAULT_HOME = os.environ.get("CAIRN_HOME", str(Path.home() / ".cairn" / "node"))
+CALL_GAS = 5_000_000
+"""Default gas limit of ``tx call`` (unused gas is refunded)."""
+DEPLOY_INIT_GAS = 5_000_000
+"""Gas a ``tx deploy`` allows its constructor, on top of the intrinsic and per-byte code gas."""
+TX_OVERHEAD_BYTES = 400
+"""Generous size of a signed transaction around its payload, for the intrinsic-gas estimate."""
 
 
 class CliError(Exception):
@@ -251,6 +262,32 @@ def _wait_receipt(client: RpcClient, tx_hash: str, timeout: float) -> Any:
         time.sleep(0.1)
 
 
+def _send(args: argparse.Namespace, client: RpcClient, status: dict[str, Any], key: PrivateKey, nonce: int,
+          kind: str, payload: Any, gas_limit: int) -> str:
+    """Sign a ``kind`` transaction (fee = gas × min gas price unless ``--fee``) and send it; its hash."""
+    fee = args.fee if args.fee is not None else gas_limit * status.get("min_gas_price", 1)
+    body = TxBody(status["chain_id"], nonce, key.public_key, fee, gas_limit, kind, payload)
+    return str(client.call("tx.send", tx=body.sign(key).raw.hex())["hash"])
+
+
+def _next_nonce(args: argparse.Namespace, client: RpcClient, key: PrivateKey, prefix: str) -> int:
+    if args.nonce is not None:
+        return int(args.nonce)
+    return int(client.call("state.getAccount", address=encode_address(key.address, prefix))["next_nonce"])
+
+
+def _report_tx(args: argparse.Namespace, client: RpcClient, tx_hash: str, extra: dict[str, Any] | None = None) -> int:
+    """Print the hash (or, with ``--wait``, the receipt) with ``extra`` fields; exit 1 for a failed receipt."""
+    extra = extra or {}
+    if not args.wait:
+        _emit(args, {"hash": tx_hash, **extra},
+              lambda: "\n".join([tx_hash, *(f"{k}: {v}" for k, v in extra.items())]))
+        return 0
+    receipt = {**_wait_receipt(client, tx_hash, args.timeout), **extra}
+    _emit(args, receipt, lambda: "\n".join([_receipt_text(receipt), *(f"  {k}: {v}" for k, v in extra.items())]))
+    return 0 if receipt["status"] == "ok" else 1
+
+
 def cmd_tx_transfer(args: argparse.Namespace) -> int:
     with _client(args) as client:
         status = client.call("node.status")
@@ -260,20 +297,141 @@ def cmd_tx_transfer(args: argparse.Namespace) -> int:
             to = decode_address(args.to, prefix)
         except DecodeError as exc:
             raise CliError(f"--to: {exc.message}") from None
-        nonce = args.nonce
-        if nonce is None:
-            nonce = client.call("state.getAccount", address=encode_address(key.address, prefix))["next_nonce"]
-        gas_limit = args.gas_limit
-        fee = args.fee if args.fee is not None else gas_limit * status.get("min_gas_price", 1)
-        body = TxBody(status["chain_id"], nonce, key.public_key, fee, gas_limit, "transfer", [bytes(to), args.amount])
-        tx = body.sign(key)
-        tx_hash = client.call("tx.send", tx=tx.raw.hex())["hash"]
-        if not args.wait:
-            _emit(args, {"hash": tx_hash}, tx_hash)
-            return 0
-        receipt = _wait_receipt(client, tx_hash, args.timeout)
-        _emit(args, receipt, lambda: _receipt_text(receipt))
-        return 0 if receipt["status"] == "ok" else 1
+        nonce = _next_nonce(args, client, key, prefix)
+        tx_hash = _send(args, client, status, key, nonce, "transfer", [bytes(to), args.amount], args.gas_limit)
+        return _report_tx(args, client, tx_hash)
+
+
+# --- contracts ------------------------------------------------------------------------
+
+
+def _read_arg_file(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise CliError(f"@{path}: {exc.strerror or exc}") from None
+
+
+def _call_data(items: Sequence[str] | None, hex_text: str | None, prefix: str, flag: str = "--arg") -> bytes:
+    """The argument bytes from ``--arg TYPE:VALUE`` items (capabilities/abi.py) or ``--args-hex``."""
+    from chain.vm.runtime import MAX_ARGS_BYTES  # (wasmtime: imported only by the contract commands)
+
+    if hex_text is not None:
+        try:
+            data = bytes.fromhex(hex_text[2:] if hex_text[:2] in ("0x", "0X") else hex_text)
+        except ValueError:
+            raise CliError(f"{flag}s-hex: not hex") from None
+    else:
+        parts = []
+        for text in items or []:
+            try:
+                parts.append(parse_arg(text, prefix=prefix, read_file=_read_arg_file))
+            except DecodeError as exc:
+                raise CliError(f"{flag} {text[:60]!r}: {exc.message}") from None
+        data = b"".join(parts)
+    if len(data) > MAX_ARGS_BYTES:
+        raise CliError(f"arguments are {len(data)} bytes; at most {MAX_ARGS_BYTES}")
+    return data
+
+
+def _contract(text: str, prefix: str) -> Address:
+    try:
+        return decode_address(text, prefix)
+    except DecodeError as exc:
+        raise CliError(f"contract address: {exc.message}") from None
+
+
+def deploy_gas(code_len: int, init_args_len: int, params: ChainParams | None = None) -> int:
+    """The default gas limit of a deploy: intrinsic (estimated) + code bytes + ``DEPLOY_INIT_GAS``."""
+    p = params or ChainParams()
+    intrinsic = p.tx_base_gas + p.tx_byte_gas * (code_len + init_args_len + TX_OVERHEAD_BYTES)
+    return intrinsic + p.code_byte_gas * code_len + DEPLOY_INIT_GAS
+
+
+def cmd_tx_deploy(args: argparse.Namespace) -> int:
+    from chain.vm.runtime import contract_address
+
+    try:
+        code = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"{args.file}: {exc.strerror or exc}") from None
+    with _client(args) as client:
+        status = client.call("node.status")
+        prefix = status["address_prefix"]
+        init_args = _call_data(args.init_arg, args.init_args_hex, prefix, "--init-arg")
+        key = load_signer(args, args.sender)
+        nonce = _next_nonce(args, client, key, prefix)
+        gas_limit = args.gas_limit if args.gas_limit is not None else deploy_gas(len(code), len(init_args))
+        tx_hash = _send(args, client, status, key, nonce, "deploy", [code, init_args], gas_limit)
+        # known before the deploy lands: the address depends only on the sender and the nonce
+        address = encode_address(contract_address(key.address, nonce), prefix)
+        return _report_tx(args, client, tx_hash, {"address": address})
+
+
+def cmd_tx_call(args: argparse.Namespace) -> int:
+    from chain.vm.runtime import MAX_VALUE
+
+    with _client(args) as client:
+        status = client.call("node.status")
+        prefix = status["address_prefix"]
+        contract = _contract(args.address, prefix)
+        data = _call_data(args.arg, args.args_hex, prefix, "--arg")
+        if args.value > MAX_VALUE:
+            raise CliError(f"--value: at most {MAX_VALUE}")
+        key = load_signer(args, args.sender)
+        nonce = _next_nonce(args, client, key, prefix)
+        gas_limit = args.gas_limit if args.gas_limit is not None else CALL_GAS
+        payload = [bytes(contract), args.method, data, args.value]
+        return _report_tx(args, client, _send(args, client, status, key, nonce, "call", payload, gas_limit))
+
+
+def _value_json(type_: str, value: Any, prefix: str) -> Any:
+    """A decoded value for JSON: u64 an integer, u256 a decimal string, addr bech32m, bytes/hash hex."""
+    if type_ == "u256":
+        return str(value)
+    if type_ == "addr":
+        return encode_address(value, prefix)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def cmd_query_contract(args: argparse.Namespace) -> int:
+    types = None
+    if args.returns is not None:
+        try:
+            types = parse_types(args.returns)
+        except DecodeError as exc:
+            raise CliError(f"--returns: {exc.message}") from None
+    with _client(args) as client:
+        prefix = client.call("node.status")["address_prefix"]
+        _contract(args.address, prefix)
+        data = _call_data(args.arg, args.args_hex, prefix, "--arg")
+        if args.caller is not None:
+            try:
+                decode_address(args.caller, prefix)
+            except DecodeError as exc:
+                raise CliError(f"--caller: {exc.message}") from None
+        doc = dict(client.call("contract.call", address=args.address, method=args.method, args=data.hex(),
+                               caller=args.caller, gas_limit=args.gas_limit))
+    if types is not None and doc["ok"]:
+        try:
+            values = decode_values(types, bytes.fromhex(doc["return"]))
+        except DecodeError as exc:
+            raise CliError(f"--returns: the return data ({len(doc['return']) // 2} bytes) does not decode: "
+                           f"{exc.message}") from None
+        doc["decoded"] = [_value_json(t, v, prefix) for t, v in zip(types, values, strict=True)]
+
+    def text() -> str:
+        head = "ok" if doc["ok"] else f"failed ({doc['reason']})"
+        lines = [f"{head}, gas used {doc['gas_used']}, at height {doc['height']}", f"return:  {doc['return']}"]
+        if "decoded" in doc:
+            lines.append(f"decoded: {json.dumps(doc['decoded'])}")
+        lines += [f"event:   {e['module']}.{e['name']} {json.dumps(e['attrs'], sort_keys=True)}" for e in doc["events"]]
+        return "\n".join(lines)
+
+    _emit(args, doc, text)
+    return 0 if doc["ok"] else 1
 
 
 def _receipt_text(r: dict[str, Any]) -> str:
@@ -397,6 +555,36 @@ def _parser() -> argparse.ArgumentParser:
     tp.add_argument("--timeout", type=float, default=30.0)
     tp.set_defaults(func=cmd_tx_transfer)
 
+    def signed(sp: argparse.ArgumentParser, gas_help: str) -> None:
+        common(sp, rpc=True)
+        sp.add_argument("--keyring")
+        sp.add_argument("--from", dest="sender", required=True, help="key name, or devnet:N")
+        sp.add_argument("--fee", type=_nonneg_int, help="default: gas limit × the minimum gas price")
+        sp.add_argument("--gas-limit", "--gas", dest="gas_limit", type=_nonneg_int, help=gas_help)
+        sp.add_argument("--nonce", type=_nonneg_int)
+        sp.add_argument("--wait", action="store_true", help="wait for the commit and print the receipt")
+        sp.add_argument("--timeout", type=float, default=30.0)
+
+    def call_args(sp: argparse.ArgumentParser, flag: str) -> None:
+        group = sp.add_mutually_exclusive_group()
+        group.add_argument(f"--{flag}", action="append", metavar="TYPE:VALUE",
+                           help="typed argument (u64, u256, addr, hash, bytes, str; bytes/str take @FILE); repeatable")
+        group.add_argument(f"--{flag}s-hex", metavar="HEX", help="the argument bytes, already encoded")
+
+    tp = tsub.add_parser("deploy", help="deploy a contract (prints its address)")
+    signed(tp, f"default: intrinsic + code bytes × code gas + {DEPLOY_INIT_GAS:,} for init")
+    tp.add_argument("file", help="the contract's .wasm file")
+    call_args(tp, "init-arg")
+    tp.set_defaults(func=cmd_tx_deploy)
+
+    tp = tsub.add_parser("call", help="call a contract method in a transaction")
+    signed(tp, f"default: {CALL_GAS:,}")
+    tp.add_argument("address", help="the contract's address")
+    tp.add_argument("method")
+    call_args(tp, "arg")
+    tp.add_argument("--value", type=_nonneg_int, default=0, help="units sent to the contract")
+    tp.set_defaults(func=cmd_tx_call)
+
     from node.cli_proofs import add_parser as add_proofs_parser
 
     add_proofs_parser(sub, common)
@@ -417,6 +605,16 @@ def _parser() -> argparse.ArgumentParser:
     common(qp, rpc=True)
     qp.add_argument("hash")
     qp.set_defaults(func=cmd_query)
+    qp = qsub.add_parser("contract", help="a read-only contract call against the head state")
+    common(qp, rpc=True)
+    qp.add_argument("address", help="the contract's address")
+    qp.add_argument("method")
+    call_args(qp, "arg")
+    qp.add_argument("--returns", metavar="TYPE,...", help="decode the return data as these types")
+    qp.add_argument("--caller", metavar="ADDR", help="the caller the contract sees (default: the zero address)")
+    qp.add_argument("--gas-limit", "--gas", dest="gas_limit", type=_nonneg_int,
+                    help="default and cap: the chain's max_query_gas")
+    qp.set_defaults(func=cmd_query_contract)
     return p
 
 

@@ -37,7 +37,11 @@ class RpcClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def call(self, method: str, **params: Any) -> Any:
+    def call(self, method: str, /, **params: Any) -> Any:
+        """Call ``method`` with named params (``None`` values are left out); the result.
+
+        ``method`` is positional-only, so a param may itself be called ``method``.
+        """
         req = {"jsonrpc": "2.0", "id": next(self._ids), "method": method,
                "params": {k: v for k, v in params.items() if v is not None}}
         try:

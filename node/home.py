@@ -7,6 +7,7 @@ Layout::
     HOME/validator_key.json   this node's Ed25519 key (mode 0600, unencrypted)
     HOME/beacon_onion.json    a validator's beacon onion seed and length (mode 0600)
     HOME/data/                LevelDB: blocks, receipts, indexes, state
+    HOME/data/wasm-cache/     compiled contract code (node/wasm_cache.py); safe to delete
 """
 
 from __future__ import annotations

@@ -34,6 +34,8 @@ from node.p2p import Gossip, PeerConfig, PeerManager
 from node.privval import PrivValidator
 from node.rpc.methods import RpcApi
 from node.rpc.server import make_app, serve_rpc
+from node.wasm_cache import DIR_NAME as WASM_CACHE_DIR
+from node.wasm_cache import WasmCache
 
 log = structlog.get_logger("cairn.node")
 PRIVVAL_FILE = "priv_validator_state.cbor"
@@ -64,7 +66,9 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
     """One node: the store, the mempool, a consensus driver (solo or BFT with p2p) and the RPC server."""
     kv = LevelDBKV(data_dir)
     try:
-        chain = ChainService(BlockStore(kv), genesis)
+        # Compiled contracts survive restarts; LevelDB's lock makes this node the cache's only writer.
+        wasm_cache = WasmCache(Path(data_dir) / WASM_CACHE_DIR)
+        chain = ChainService(BlockStore(kv), genesis, compiled_store=wasm_cache)
         mempool = Mempool(chain.app, chain.account)
         peers: PeerManager | None = None
         driver: SoloDriver | BftDriver

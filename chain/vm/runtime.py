@@ -4,8 +4,9 @@ What this module decides
 ------------------------
 * **Where a contract lives.**  A contract is an account whose ``code_hash`` is set; its
   code is stored once, content-addressed, at ``state_key("code", code_hash)``, and its
-  storage at ``state_key("stor", address, key)`` (written by the host functions).  Code
-  is immutable.
+  storage at ``state_key("stor", address, key)`` as ``0x00 || value`` (the tree keeps
+  no empty leaves, and a contract may store an empty value; see
+  :func:`pack_storage_value`).  Code is immutable.
 * **Its address**: ``contract_address(deployer, nonce) = H("cairn/contract/v1",
   cbor([deployer, nonce]))[:20]`` with the deploying transaction's nonce, so a deployer
   knows the address before the transaction lands.
@@ -97,6 +98,18 @@ def code_key(hash_: bytes) -> bytes:
 def storage_key(contract: bytes, key: bytes) -> bytes:
     """``state_key("stor", contract, key)``."""
     return state_key("stor", bytes(contract), bytes(key))
+
+
+def pack_storage_value(value: bytes) -> bytes:
+    """The state-tree bytes of a contract storage value: ``0x00 || value``."""
+    return b"\x00" + bytes(value)
+
+
+def unpack_storage_value(raw: bytes) -> bytes:
+    """Inverse of :func:`pack_storage_value` (for light clients reading a storage proof)."""
+    if raw[:1] != b"\x00":
+        raise DecodeError("contract storage value: missing the 0x00 prefix", code=ErrorCode.DECODE_SHAPE)
+    return raw[1:]
 
 
 def store_beacon(state: StateDB, beacon: bytes) -> None:

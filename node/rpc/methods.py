@@ -5,13 +5,17 @@ Methods (params by name, or positionally in the listed order):
 ``node.status`` · ``chain.getHead`` · ``chain.getBlock {height | hash, full}`` ·
 ``chain.getCommit {height}`` · ``chain.getValidators {height}`` ·
 ``state.getAccount {address, height}`` · ``state.getProof {address, height}`` ·
-``tx.send {tx}`` · ``tx.sendBatch {txs}`` · ``tx.get {hash}`` · ``tx.getReceipt {hash}``
+``tx.send {tx}`` · ``tx.sendBatch {txs}`` · ``tx.get {hash}`` · ``tx.getReceipt {hash}`` ·
+``contract.call {address, method, args, caller, gas_limit}`` · ``contract.getCode {address}``
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
+
+import trio
 
 from chain.block import Header
 from chain.errors import ChainError, DecodeError, NotFound
@@ -20,10 +24,11 @@ from chain.staking import NEXT_VALIDATORS_KEY, VALIDATORS_KEY, load_set
 from chain.state import account_key
 from chain.tx import SignedTx
 from chain.types import Address
+from chain.vm.runtime import MAX_ARGS_BYTES, MAX_METHOD_BYTES, code_of
 from node.chain_service import ChainService
 from node.mempool import Mempool
 from node.rpc.jsonrpc import Dispatcher, Handler, InvalidParams, Params, chain_error_object
-from node.rpc.views import block_json, commit_json, header_json, receipt_json, tx_json
+from node.rpc.views import block_json, commit_json, event_json, header_json, receipt_json, tx_json
 
 VERSION = "0.1.0"
 MAX_SEND_BATCH = 1000
@@ -41,16 +46,18 @@ class RpcApi:
         self.validator = validator
         self.peers = peers
         self.driver = driver
+        # contract.call runs on a worker thread, one at a time (ChainService.query_contract)
+        self._query_limiter = trio.CapacityLimiter(1)
 
     @property
     def prefix(self) -> str:
         return self.chain.app.params.address_prefix
 
-    def _address(self, p: Params) -> Address:
+    def _address(self, p: Params, name: str = "address") -> Address:
         try:
-            return decode_address(p.str("address", max_len=128), self.prefix)
+            return decode_address(p.str(name, max_len=128), self.prefix)
         except DecodeError as exc:
-            raise InvalidParams(f"param 'address': {exc.message}") from None
+            raise InvalidParams(f"param {name!r}: {exc.message}") from None
 
     def _header_at(self, p: Params) -> Header:
         if not p.has("height"):
@@ -201,6 +208,38 @@ class RpcApi:
         return {"height": loc.height, "index": loc.index, "block_hash": bytes(loc.block_hash).hex(),
                 **receipt_json(receipt, self.prefix)}
 
+    # --- contracts --------------------------------------------------------------------
+
+    async def contract_call(self, p: Params) -> Any:
+        """A read-only call against the head state; a failed call is a result with ``ok`` false."""
+        contract = self._address(p)
+        method = p.str("method", max_len=MAX_METHOD_BYTES)
+        args = p.hex("args", max_len=MAX_ARGS_BYTES) if p.has("args") else b""
+        if len(args) > MAX_ARGS_BYTES:
+            raise InvalidParams(f"param 'args' holds more than {MAX_ARGS_BYTES} bytes")
+        caller = self._address(p, "caller") if p.has("caller") else Address(bytes(20))
+        cap = self.chain.app.params.max_query_gas
+        gas_limit = min(p.int("gas_limit", default=cap), cap)
+        head = self.chain.head
+        # Up to max_query_gas of host calls takes seconds: off the trio thread, so blocks keep coming.
+        out, events = await trio.to_thread.run_sync(
+            partial(self.chain.query_contract, head, contract, method, args, caller=caller, gas_limit=gas_limit),
+            limiter=self._query_limiter)
+        return {"status": out.status, "ok": out.ok, "gas_used": out.gas_used, "return": out.return_data.hex(),
+                "reason": out.reason, "events": [event_json(e, self.prefix) for e in events],
+                "height": head.height}
+
+    async def get_code(self, p: Params) -> Any:
+        address = self._address(p)
+        head = self.chain.head
+        state = self.chain.head_state()
+        code = code_of(state, address)
+        if code is None:
+            raise NotFound(f"no contract at {encode_address(address, self.prefix)}")
+        return {"address": encode_address(address, self.prefix),
+                "code_hash": state.get_account(address).code_hash.hex(), "code": code.hex(),
+                "height": head.height}
+
     async def net_peers(self, p: Params) -> Any:
         """Connected peers (empty for a solo node)."""
         return [info.to_json() for info in self.peers.peers()] if self.peers is not None else []
@@ -222,6 +261,8 @@ class RpcApi:
             "tx.sendBatch": (("txs",), self.send_batch),
             "tx.get": (("hash",), self.get_tx),
             "tx.getReceipt": (("hash",), self.get_receipt),
+            "contract.call": (("address", "method", "args", "caller", "gas_limit"), self.contract_call),
+            "contract.getCode": (("address",), self.get_code),
             "net.peers": ((), self.net_peers),
             "consensus.state": ((), self.consensus_state),
         }

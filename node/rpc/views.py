@@ -15,6 +15,7 @@ from chain.block import Block, Commit, Header
 from chain.keys import encode_address
 from chain.module import Event
 from chain.tx import SignedTx
+from chain.vm.engine import code_hash
 
 
 def header_json(h: Header, prefix: str) -> dict[str, Any]:
@@ -64,14 +65,27 @@ def _plain(value: Any, prefix: str) -> Any:
     return value
 
 
+def _payload_json(kind: str, payload: Any, prefix: str) -> Any:
+    """The known kinds' payloads by field name; anything else (or malformed) as raw values."""
+    if not isinstance(payload, list):
+        return _plain(payload, prefix)
+    try:
+        if kind == "transfer" and len(payload) == 2:
+            return {"to": encode_address(payload[0], prefix), "amount": str(payload[1])}
+        if kind == "deploy" and len(payload) == 2 and isinstance(payload[0], bytes):
+            return {"code": payload[0].hex(), "code_hash": code_hash(payload[0]).hex(),
+                    "init_args": payload[1].hex()}
+        if kind == "call" and len(payload) == 4 and isinstance(payload[1], str):
+            return {"contract": encode_address(payload[0], prefix), "method": payload[1],
+                    "args": payload[2].hex(), "value": str(payload[3])}
+    except Exception:  # a malformed payload is shown raw
+        pass
+    return _plain(payload, prefix)
+
+
 def tx_json(tx: SignedTx, prefix: str) -> dict[str, Any]:
     b = tx.body
-    payload: Any = _plain(b.payload, prefix)
-    if b.kind == "transfer" and isinstance(b.payload, list) and len(b.payload) == 2:
-        try:
-            payload = {"to": encode_address(b.payload[0], prefix), "amount": str(b.payload[1])}
-        except Exception:  # a malformed payload is shown raw
-            payload = _plain(b.payload, prefix)
+    payload = _payload_json(b.kind, b.payload, prefix)
     return {
         "hash": bytes(tx.hash).hex(),
         "chain_id": b.chain_id,
@@ -88,12 +102,18 @@ def tx_json(tx: SignedTx, prefix: str) -> dict[str, Any]:
     }
 
 
+ADDRESS_ATTRS = frozenset({"from", "to", "address", "contract", "requester"})
+"""Event attributes holding a 20-byte address, shown in bech32m."""
+AMOUNT_ATTRS = frozenset({"amount", "fee"})
+"""Event attributes holding an amount, shown as a decimal string."""
+
+
 def event_json(e: Event, prefix: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     for k, v in e.attrs:
-        if k in ("from", "to", "address") and isinstance(v, bytes) and len(v) == 20:
+        if k in ADDRESS_ATTRS and isinstance(v, bytes) and len(v) == 20:
             attrs[k] = encode_address(v, prefix)
-        elif k == "amount" and isinstance(v, int):
+        elif k in AMOUNT_ATTRS and isinstance(v, int):
             attrs[k] = str(v)
         else:
             attrs[k] = _plain(v, prefix)
