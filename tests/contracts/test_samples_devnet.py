@@ -1,0 +1,89 @@
+"""The three sample contracts, built from source with the SDK, on a running devnet via the CLI.
+
+Each step is a ``cairn`` subprocess against one devnet node on loopback (the helpers and
+fixtures of tests/node/test_cli_contracts.py); commands that do not depend on each other
+run side by side from different devnet keys.  What a running devnet cannot show yet is a
+result arriving for the AI agent's job (no provider or AICF settlement exists), so here
+the agent's ``answer`` is "not yet"; test_samples_chain.py reads a recorded result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from capabilities.records import AiRequest
+from capabilities.task import task_id
+from chain.keys import decode_address
+from tests.node.test_cli import Devnet, addr, run_many
+from tests.node.test_cli_contracts import as_json, contract_of, devnet, env  # noqa: F401 - fixtures
+
+ZK_GAS = "45000000"
+
+
+def test_samples_on_a_devnet(devnet: Devnet, env: dict[str, str], samples: dict[str, bytes],  # noqa: F811
+                             shared_testdata: Path, tmp_path: Path) -> None:
+    rpc = ("--rpc", devnet.url)
+    wasm = {}
+    for name in ("token", "ai_agent", "zk_vault"):
+        wasm[name] = tmp_path / f"{name}.wasm"
+        wasm[name].write_bytes(samples[name])
+    zk = shared_testdata / "groth16" / "risc0_multiplier_1pub"
+    token, agent, vault = contract_of(0), contract_of(1), contract_of(2)
+
+    deployed = run_many(
+        env,
+        ("tx", "deploy", wasm["token"], "--from", "devnet:0", "--init-arg", "u64:1000", "--wait", "--json", *rpc),
+        ("tx", "deploy", wasm["ai_agent"], "--from", "devnet:1", "--wait", "--json", *rpc),
+        ("tx", "deploy", wasm["zk_vault"], "--from", "devnet:2", "--init-arg", f"bytes:@{zk}/verification_key.json",
+         "--wait", "--json", *rpc),
+    )
+    assert [as_json(p)["address"] for p in deployed] == [token, agent, vault]
+
+    payee = addr(8)
+    start_payee = int(devnet.call("state.getAccount", address=payee)["balance"])
+    transfer, overdraw, ask, deposit = run_many(
+        env,
+        ("tx", "call", token, "transfer", "--arg", f"addr:{addr(7)}", "--arg", "u64:250", "--from", "devnet:0",
+         "--wait", "--json", *rpc),
+        ("tx", "call", token, "transfer", "--arg", f"addr:{addr(7)}", "--arg", "u64:1", "--from", "devnet:3",
+         "--wait", "--json", *rpc),
+        ("tx", "call", agent, "ask", "--arg", "str:llama3-8b", "--arg", "str:Is 33 = 3 x 11?", "--arg", "u64:64",
+         "--value", "1000000000", "--from", "devnet:1", "--wait", "--json", *rpc),
+        ("tx", "call", vault, "deposit", "--value", "5000", "--from", "devnet:2", "--wait", "--json", *rpc),
+    )
+    t = as_json(transfer)
+    assert [(e["module"], e["name"]) for e in t["events"]] == [("contract", "log")]
+    assert as_json(overdraw, rc=1)["reason"] == "abort: insufficient"  # devnet:3 holds no tokens
+    a = as_json(ask)
+    enqueued = [e["attrs"] for e in a["events"] if (e["module"], e["name"]) == ("capabilities", "enqueued")]
+    payload = AiRequest("llama3-8b", "Is 33 = 3 x 11?", 64).encode()
+    expected = task_id("cairn-devnet", a["height"], bytes.fromhex(a["tx_hash"]), decode_address(agent, "cairn"),
+                       payload, 0)
+    assert [e["task_id"] for e in enqueued] == [bytes(expected).hex()]
+    assert as_json(deposit)["status"] == "ok"
+
+    bad, good = run_many(
+        env,
+        ("tx", "call", vault, "withdraw", "--arg", f"bytes:@{zk}/proof.json", "--arg", f"bytes:@{zk}/public_bad.json",
+         "--arg", f"addr:{payee}", "--gas", ZK_GAS, "--from", "devnet:4", "--wait", "--json", *rpc),
+        ("query", "contract", token, "balance_of", "--arg", f"addr:{addr(7)}", "--returns", "u64", "--json", *rpc),
+    )
+    assert as_json(bad, rc=1)["reason"] == "abort: invalid_proof"
+    assert as_json(good)["decoded"] == [250]
+    withdraw, mine, task, answer = run_many(
+        env,
+        ("tx", "call", vault, "withdraw", "--arg", f"bytes:@{zk}/proof.json", "--arg", f"bytes:@{zk}/public.json",
+         "--arg", f"addr:{payee}", "--gas", ZK_GAS, "--from", "devnet:4", "--wait", "--json", *rpc),
+        ("query", "contract", token, "balance_of", "--arg", f"addr:{addr(0)}", "--returns", "u64", "--json", *rpc),
+        ("query", "contract", agent, "task", "--returns", "hash", "--json", *rpc),
+        ("query", "contract", agent, "answer", "--returns", "u64", "--json", *rpc),
+    )
+    w = as_json(withdraw)
+    assert w["status"] == "ok", w
+    assert int(devnet.call("state.getAccount", address=payee)["balance"]) == start_payee + 5000
+    assert as_json(mine)["decoded"] == [750]
+    assert as_json(task)["decoded"] == [bytes(expected).hex()]
+    assert as_json(answer)["decoded"] == [0]  # no provider on this devnet: no result yet
+
+    devnet.wait_height(devnet.call("node.status")["height"] + 2)
+    assert devnet.proc.poll() is None
