@@ -95,8 +95,6 @@ class Params:
             raise InvalidParams(f"param {name!r} must be hex") from None
         if length is not None and len(b) != length:
             raise InvalidParams(f"param {name!r} must be {length} bytes")
-        if len(b) > max_len:
-            raise InvalidParams(f"param {name!r} is over {max_len} bytes")
         return b
 
     def bool(self, name: builtins.str, *, default: builtins.bool = False) -> builtins.bool:
