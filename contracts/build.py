@@ -179,23 +179,19 @@ def build_tree(root: Path, out_dir: Path) -> dict[str, bytes]:
 
 
 def _engine() -> Any:
-    """An engine with the chain's feature set, enough to validate (chain/vm/engine.py)."""
-    wasmtime = _wasmtime()
-    c = wasmtime.Config()
-    c.wasm_threads = False
-    c.shared_memory = False
-    c.wasm_simd = False
-    c.wasm_relaxed_simd = False
-    c.wasm_multi_memory = False
-    c.wasm_memory64 = False
-    c.wasm_bulk_memory = True
-    c.wasm_reference_types = True
-    c.wasm_multi_value = True
-    c.wasm_gc = False
-    c.wasm_function_references = False
-    c.wasm_exceptions = False
-    c.wasm_tail_call = False
-    return wasmtime.Engine(c)
+    """The chain's own engine configuration (chain/vm/engine.py), enough to validate.
+
+    Imported lazily from the installed ``chain`` package (the repo's .venv), so the
+    feature set checked here is the one validators run, by construction.
+    """
+    _wasmtime()  # the one-line "missing wasmtime" error, before the chain import
+    try:
+        from chain.vm.engine import VmConfig, deterministic_config
+    except ImportError as e:
+        raise ToolMissing(f"the chain package is not importable ({e}); run with the repo's .venv") from e
+    import wasmtime
+
+    return wasmtime.Engine(deterministic_config(VmConfig()))
 
 
 def describe(engine: Any, wasm: bytes) -> tuple[dict[tuple[str, str], Any], dict[str, Any]]:

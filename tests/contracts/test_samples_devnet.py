@@ -14,13 +14,17 @@ from pathlib import Path
 from capabilities.records import AiRequest
 from capabilities.task import task_id
 from chain.keys import decode_address
+from tests.node import test_cli
 from tests.node.test_cli import Devnet, addr, run_many
-from tests.node.test_cli_contracts import as_json, contract_of, devnet, env  # noqa: F401 - fixtures
+from tests.node.test_cli_contracts import as_json, contract_of
+
+env = test_cli.env  # the module-scoped fixtures of test_cli.py: a throwaway HOME, one devnet node
+devnet = test_cli.devnet
 
 ZK_GAS = "45000000"
 
 
-def test_samples_on_a_devnet(devnet: Devnet, env: dict[str, str], samples: dict[str, bytes],  # noqa: F811
+def test_samples_on_a_devnet(devnet: Devnet, env: dict[str, str], samples: dict[str, bytes],
                              shared_testdata: Path, tmp_path: Path) -> None:
     rpc = ("--rpc", devnet.url)
     wasm = {}

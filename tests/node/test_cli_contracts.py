@@ -9,10 +9,7 @@ test_rpc_contracts.py, compiled from WAT in the test.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,29 +20,14 @@ from chain.vm.engine import code_hash
 from chain.vm.runtime import contract_address
 from genesis.devnet import devnet_account_key
 from node.cli import main
-from tests.node.test_cli import CAIRN, Devnet, addr, fails_with_one_line, free_port, run_many, start
+from tests.node import test_cli
+from tests.node.test_cli import CAIRN, Devnet, addr, fails_with_one_line, run_many
 from tests.node.test_rpc_contracts import counter_code
 
+env = test_cli.env  # the same module-scoped fixtures: a throwaway HOME, one devnet node
+devnet = test_cli.devnet
+
 pytestmark = pytest.mark.skipif(CAIRN is None, reason="the cairn console script is not installed")
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """As in test_cli.py: no CAIRN_* settings, a throwaway HOME."""
-    e = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
-    e["HOME"] = str(tmp_path_factory.mktemp("home"))
-    return e
-
-
-@pytest.fixture(scope="module")
-def devnet(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    home = tmp_path_factory.mktemp("devnet") / "home"
-    port = free_port()
-    node = start(env, "devnet", "--home", home, "--rpc-laddr", f"127.0.0.1:{port}", home=home, port=port)
-    try:
-        yield node
-    finally:
-        node.stop(signal.SIGINT)
 
 
 @pytest.fixture(scope="module")
