@@ -46,6 +46,13 @@ class ChainParams:
     contract_call_gas: int = 20_000
     """Fixed gas of running a transaction's own contract call or ``init`` (instantiating
     and linking a module: ~320 µs measured, at the transfer rate of ~60 gas/µs)."""
+    memory_page_gas: int = 6_000
+    """Gas per 64 KiB page of linear memory a call ends with, beyond ``free_memory_pages``;
+    a call may never grow past what its gas limit could pay for.  Growing and touching a
+    page is ~93 µs of page faults (bench/vm.py's memory bomb: 512 MiB in 0.76 s), priced
+    at the transfer rate of ~60 gas/µs."""
+    free_memory_pages: int = 16
+    """Pages (1 MiB) every call may use without the memory charge."""
     max_call_depth: int = 8
     """Nesting limit of contract-to-contract calls (the transaction's own call is depth 0)."""
     max_query_gas: int = 50_000_000

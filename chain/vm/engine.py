@@ -87,8 +87,9 @@ Outcomes and their gas:
 =====================================  =========================================
 status (reason)                         gas_used
 =====================================  =========================================
-``ok``                                  exact fuel consumed + host charges (< limit)
-``trap`` (a host trap's reason)         exact gas used up to the host call
+``ok``                                  exact fuel consumed + host charges + memory
+                                        pages (``page_gas``, see ``execute``) (< limit)
+``trap`` (a host trap's reason)         exact gas used up to the host call, + memory
 ``trap`` (a wasm trap)                  ``gas_limit``
 ``out_of_gas``                          ``gas_limit``
 ``invalid_module``, ``invalid_call``,   0 (the transaction layer charges intrinsic
@@ -205,6 +206,10 @@ class VmConfig:
     """Cap on funcref table entries per call."""
     module_cache_size: int = 128
     """Compiled modules kept in memory (LRU, keyed by code hash)."""
+    max_function_locals: int = 1024
+    """Deploy rule: locals one function may declare (clang's functions use a few dozen)."""
+    max_total_locals: int = 65536
+    """Deploy rule: locals all functions together may declare."""
 
 
 def deterministic_config(cfg: VmConfig) -> wasmtime.Config:
@@ -394,6 +399,36 @@ def _initial_memory_pages(code: bytes) -> int:
     return 0
 
 
+def declared_locals(code: bytes) -> tuple[int, int]:
+    """``(most locals declared by one function, locals declared by all functions)``.
+
+    Read from the code section (id 10) of code wasmtime has already validated.  Compile
+    time grows with declared locals, not with code size or gas (a 32 KB module of
+    4 000 functions × 50 000 locals compiles for seconds), so the deploy rules cap them.
+    """
+    pos = 8
+    while pos < len(code):
+        section, pos = code[pos], pos + 1
+        size, pos = _leb_u(code, pos)
+        if section == 10:
+            count, p = _leb_u(code, pos)
+            most = total = 0
+            for _ in range(count):
+                body_size, p = _leb_u(code, p)
+                end = p + body_size
+                groups, q = _leb_u(code, p)
+                n = 0
+                for _ in range(groups):
+                    k, q = _leb_u(code, q)
+                    n += k
+                    q += 1  # the value type (one byte for the types this engine allows)
+                most, total = max(most, n), total + n
+                p = end
+            return most, total
+        pos += size
+    return 0, 0
+
+
 def _check_imports(module: wasmtime.Module, host: HostFunctions) -> None:
     for imp in module.imports:
         name = f"{imp.module}.{imp.name}"
@@ -483,6 +518,20 @@ class Engine:
         if self.compiled_store is not None:
             self.compiled_store.put(key, self.serialize(compiled))
         return compiled
+
+    def precheck(self, code: bytes) -> None:
+        """The rules that must hold *before* compiling untrusted code (``ModuleError``).
+
+        Validation only (``malformed_wasm``), then the locals caps of :class:`VmConfig`
+        (``too_many_locals``), so a compile-time bomb is refused without compiling it.
+        """
+        try:
+            wasmtime.Module.validate(self.wasm_engine, code)
+        except wasmtime.WasmtimeError as e:
+            raise ModuleError("malformed_wasm", str(e).split("\n")[0]) from None
+        most, total = declared_locals(code)
+        if most > self.config.max_function_locals or total > self.config.max_total_locals:
+            raise ModuleError("too_many_locals", f"{most} in one function, {total} in all")
 
     def check_contract(self, compiled: CompiledModule, host: HostFunctions, memory_limit: int | None = None) -> None:
         """The deploy-time rules on top of :meth:`compile` (``ModuleError`` on the first broken one).
@@ -579,17 +628,30 @@ class Engine:
         memory_limit: int | None = None,
         host: HostFunctions | None = None,
         host_gas: Mapping[str, int] | None = None,
+        page_gas: int = 0,
+        free_pages: int = 0,
     ) -> ExecutionResult:
         """Instantiate the module in a fresh store and call ``export_name(*args)``.
 
         ``host_gas[name]`` (default 0) is charged on every call of host function ``name``
         before it runs.  Never raises for anything the code does; a host function's own
         bug (an exception other than :class:`HostTrap`) propagates.
+
+        Memory is paid for when ``page_gas`` is set: a call that ends (normally or by a
+        host trap) with ``pages`` pages of linear memory is charged ``page_gas ×
+        max(0, pages − free_pages)`` on top (memory never shrinks, so that is its peak),
+        and it may never grow past what its whole gas limit could pay for: the memory cap
+        of the call is at most ``(free_pages + gas_limit // page_gas)`` pages.  Growing
+        and touching memory is otherwise nearly free in fuel, so without this a small
+        gas limit could buy seconds of page faults.
         """
         if gas_limit < 0:
             raise ValueError("negative gas limit")
         host = host or {}
         gas_table = host_gas or {}
+        if page_gas:
+            affordable = (free_pages + gas_limit // page_gas) * WASM_PAGE
+            memory_limit = affordable if memory_limit is None else min(memory_limit, affordable)
         try:
             compiled = (
                 code_or_module if isinstance(code_or_module, CompiledModule) else self.compile(code_or_module)
@@ -611,8 +673,16 @@ class Engine:
             for imp in compiled.module.imports
         ]
 
+        instance: wasmtime.Instance | None = None
+
         def used() -> int:
-            return gas_limit - store.get_fuel()
+            """Fuel burnt plus the memory charge (``gas_limit`` or more means out of gas)."""
+            charged = gas_limit - store.get_fuel()
+            if page_gas and instance is not None:
+                mem = instance.exports(store).get("memory")
+                pages = mem.size(store) if isinstance(mem, wasmtime.Memory) else 0
+                charged += page_gas * max(0, pages - free_pages)
+            return charged
 
         try:
             instance = wasmtime.Instance(store, compiled.module, imports)
@@ -620,9 +690,10 @@ class Engine:
             assert isinstance(func, wasmtime.Func)
             out = func(store, *args)
         except HostTrap as e:
-            if store.get_fuel() == 0:
+            gas = used()
+            if store.get_fuel() == 0 or gas >= gas_limit:
                 return _out_of_gas(gas_limit)
-            return ExecutionResult(Status.TRAP, used(), reason=e.reason)
+            return ExecutionResult(Status.TRAP, gas, reason=e.reason)
         except _HostOutOfGas:
             return _out_of_gas(gas_limit)
         except wasmtime.Trap as e:
@@ -630,8 +701,10 @@ class Engine:
             return ExecutionResult(status, gas_limit, reason=reason, detail=e.message)
         except wasmtime.WasmtimeError as e:
             # Instantiation refused by the store limiter (table elements, instances).
-            return ExecutionResult(Status.RESOURCE_LIMIT, used(), reason="resource_limit", detail=str(e))
-        if store.get_fuel() == 0:
+            return ExecutionResult(Status.RESOURCE_LIMIT, min(used(), gas_limit), reason="resource_limit",
+                                   detail=str(e))
+        gas = used()
+        if store.get_fuel() == 0 or gas >= gas_limit:
             return _out_of_gas(gas_limit)
         values: tuple[int | float, ...]
         if out is None:
@@ -640,4 +713,4 @@ class Engine:
             values = tuple(out)
         else:
             values = (out,)
-        return ExecutionResult(Status.OK, used(), values)
+        return ExecutionResult(Status.OK, gas, values)

@@ -54,7 +54,7 @@ from typing import Any
 from chain.codec import encode, expect_bytes, expect_int, expect_str
 from chain.errors import DecodeError, ErrorCode
 from chain.hashing import H
-from chain.module import BlockEnv, BlockPot, Event, TxContext, TxFailed, TxKind
+from chain.module import BlockEnv, BlockPot, Event, OutOfGas, TxContext, TxFailed, TxKind
 from chain.params import ChainParams
 from chain.smt import state_key
 from chain.state import Account, StateDB
@@ -244,6 +244,7 @@ class ContractRuntime:
         """Compile ``code`` and apply the deploy rules; ``ModuleError`` says which failed."""
         if len(code) > self.params.max_code_bytes:
             raise ModuleError("code_too_large", f"{len(code)} > {self.params.max_code_bytes}")
+        self.engine.precheck(code)
         compiled = self.engine.compile(code)
         self.engine.check_contract(compiled, self._host_types)
         if any(x.name == INIT for x in compiled.module.exports) and not self.engine.has_method(compiled, INIT):
@@ -313,7 +314,8 @@ class ContractRuntime:
         frame = Frame(self, scope, state, Address(contract), Address(caller), value, bytes(args), depth, cap)
         host = {name: HostFunction(spec.params, spec.results, partial(spec.func, frame))
                 for name, spec in self.host.items()}
-        res = self.engine.execute(compiled, method, (), gas_limit=gas_limit, memory_limit=cap, host=host)
+        res = self.engine.execute(compiled, method, (), gas_limit=gas_limit, memory_limit=cap, host=host,
+                                  page_gas=self.params.memory_page_gas, free_pages=self.params.free_memory_pages)
         if res.ok:
             return CallOutcome("ok", res.gas_used, frame.return_data)
         status = res.status.value
@@ -359,6 +361,14 @@ def _shape(message: str) -> DecodeError:
     return DecodeError(message, code=ErrorCode.DECODE_SHAPE)
 
 
+def _charge_fixed(ctx: TxContext, gas: int) -> None:
+    """Charge a kind's fixed gas; running out here reads ``out_of_gas`` like running out in wasm."""
+    try:
+        ctx.gas.charge(gas)
+    except OutOfGas:
+        raise TxFailed("out_of_gas", code=ErrorCode.TX_GAS_LIMIT) from None
+
+
 def _scope(ctx: TxContext) -> TxScope:
     return TxScope(ctx.env, bytes(ctx.tx.hash), ctx.sender, read_only=False, events=ctx.events)
 
@@ -379,7 +389,7 @@ class DeployKind:
 
     def execute(self, state: StateDB, ctx: TxContext, payload: Deploy) -> None:
         params = self.runtime.params
-        ctx.gas.charge(params.contract_call_gas + params.code_byte_gas * len(payload.code))
+        _charge_fixed(ctx, params.contract_call_gas + params.code_byte_gas * len(payload.code))
         address, out = self.runtime.deploy(_scope(ctx), state, ctx.sender, ctx.tx.body.nonce, payload.code,
                                            payload.init_args, gas_limit=ctx.gas.limit - ctx.gas.used)
         ctx.gas.charge(out.gas_used)
@@ -406,7 +416,7 @@ class CallKind:
                     expect_int(value[3], "call.value", hi=MAX_VALUE))
 
     def execute(self, state: StateDB, ctx: TxContext, payload: Call) -> None:
-        ctx.gas.charge(self.runtime.params.contract_call_gas)
+        _charge_fixed(ctx, self.runtime.params.contract_call_gas)
         out = self.runtime.invoke(_scope(ctx), state, payload.contract, caller=ctx.sender, method=payload.method,
                                   args=payload.args, value=payload.value, gas_limit=ctx.gas.limit - ctx.gas.used,
                                   depth=0)

@@ -266,7 +266,9 @@ class WastRunner:
         self.linker.allow_shadowing = True
         self.current: wasmtime.Instance | None = None
         self.named: dict[str, wasmtime.Instance] = {}
-        self.wrappers: dict[tuple[int, str], wasmtime.Func] = {}
+        # Keyed by id(instance): the value keeps the instance alive, so its id cannot be
+        # reused by a later instance while the cached wrapper still points at the old one.
+        self.wrappers: dict[tuple[int, str], tuple[Any, wasmtime.Func]] = {}
         self.report = Report()
         self.last: wasmtime.Instance | None = None
         self.diverged: set[int] = set()
@@ -328,13 +330,15 @@ class WastRunner:
         assert isinstance(export, wasmtime.Func)
         ftype = export.type(self.store)
         key = (id(inst), name)
-        wrapper = self.wrappers.get(key)
+        cached = self.wrappers.get(key)
+        wrapper = cached[1] if cached is not None else None
         if wrapper is None:
             wmod = wasmtime.Module(self.engine.wasm_engine, bytes(wasmtime.wat2wasm(_wrapper_wat(ftype))))
             winst = wasmtime.Instance(self.store, wmod, [export])
             w = winst.exports(self.store)["w"]
             assert isinstance(w, wasmtime.Func)
-            wrapper = self.wrappers[key] = w
+            self.wrappers[key] = (inst, w)
+            wrapper = w
         args = []
         for arg in rest[1:]:
             ty, bits = _const(arg)
