@@ -14,6 +14,7 @@ from pathlib import Path
 from capabilities.records import AiRequest
 from capabilities.task import task_id
 from chain.keys import decode_address
+from tests.chain.vm.contracts import FLOATS, MEM_BYTES, SCRIPT, Script
 from tests.node import test_cli
 from tests.node.test_cli import Devnet, addr, run_many
 from tests.node.test_cli_contracts import as_json, contract_of
@@ -90,4 +91,43 @@ def test_samples_on_a_devnet(devnet: Devnet, env: dict[str, str], samples: dict[
     assert as_json(answer)["decoded"] == [0]  # no provider on this devnet: no result yet
 
     devnet.wait_height(devnet.call("node.status")["height"] + 2)
+    assert devnet.proc.poll() is None
+
+
+def test_hostile_contracts_on_a_devnet(devnet: Devnet, env: dict[str, str], tmp_path: Path) -> None:
+    """An infinite loop, a memory bomb, runaway recursion and a float-heavy contract, sent
+    through the CLI to a running node: each gets a failed (or, for floats, ok) receipt with
+    a stable reason and the gas rules' charge, and the node keeps producing blocks."""
+    rpc = ("--rpc", devnet.url)
+    files = {"script": tmp_path / "script.wasm", "floats": tmp_path / "floats.wasm"}
+    files["script"].write_bytes(SCRIPT)
+    files["floats"].write_bytes(FLOATS)
+    script, floats = contract_of(5), contract_of(6)
+    d1, d2 = run_many(env, ("tx", "deploy", files["script"], "--from", "devnet:5", "--wait", "--json", *rpc),
+                      ("tx", "deploy", files["floats"], "--from", "devnet:6", "--wait", "--json", *rpc))
+    assert (as_json(d1)["address"], as_json(d2)["address"]) == (script, floats)
+
+    def hostile(op: str, *args: int) -> str:
+        s = Script()
+        s.op(op, *args)
+        return s.encode().hex()
+
+    gas = "3000000"
+    loop, bomb, recurse, flt = run_many(
+        env,
+        ("tx", "call", script, "run", "--args-hex", hostile("loop"), "--gas", gas, "--from", "devnet:5",
+         "--wait", "--json", *rpc),
+        ("tx", "call", script, "run", "--args-hex", hostile("bomb_forever", MEM_BYTES), "--gas", gas,
+         "--from", "devnet:7", "--wait", "--json", *rpc),
+        ("tx", "call", script, "run", "--args-hex", hostile("recurse"), "--gas", gas, "--from", "devnet:8",
+         "--wait", "--json", *rpc),
+        ("tx", "call", floats, "run", "--gas", gas, "--from", "devnet:6", "--wait", "--json", *rpc),
+    )
+    for proc, reason in ((loop, "out_of_gas"), (bomb, "out_of_gas"), (recurse, "trap: stack_overflow")):
+        r = as_json(proc, rc=1)
+        assert (r["status"], r["reason"]) == ("failed", reason), r
+        assert r["gas_used"] == int(gas)  # wasm traps and out-of-gas charge the whole limit
+    assert as_json(flt)["status"] == "ok"
+    start = devnet.call("node.status")["height"]
+    devnet.wait_height(start + 2)
     assert devnet.proc.poll() is None
