@@ -103,6 +103,7 @@ import enum
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol, cast
 
 import wasmtime
@@ -237,14 +238,43 @@ def deterministic_config(cfg: VmConfig) -> wasmtime.Config:
     return c
 
 
+Signature = tuple[tuple[ValueType, ...], tuple[ValueType, ...]]
+"""A function type: ``(params, results)``."""
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledModule:
-    """A validated, compiled module and the facts about it ``execute`` needs."""
+    """A validated, compiled module and the facts about it ``execute`` needs.
+
+    The import and export facts are read from wasmtime once, when the module is compiled
+    or loaded; wasmtime-py builds fresh Python objects on every ``Module.imports`` /
+    ``Module.exports`` access, which made up a large part of a call's fixed cost.
+    """
 
     code_hash: bytes
     module: wasmtime.Module = field(repr=False, compare=False)
     min_memory_bytes: int
     """Initial size of the module's own memory (0 when it has none)."""
+    imports: tuple[tuple[str, str, Signature | None], ...] = field(repr=False, compare=False)
+    """``(module, name, signature)`` per import in order; ``None`` for a non-function import."""
+    exports: Mapping[str, Signature | None] = field(repr=False, compare=False)
+    """Export name → function signature, or ``None`` for a memory, table or global."""
+    exports_memory: bool = field(repr=False, compare=False)
+    """Whether the module exports a linear memory named ``memory``."""
+
+    @classmethod
+    def of(cls, key: bytes, module: wasmtime.Module, min_memory_bytes: int) -> CompiledModule:
+        """Read the facts of a freshly compiled or loaded ``module``."""
+
+        def sig(ty: Any) -> Signature | None:
+            if not isinstance(ty, wasmtime.FuncType):
+                return None
+            return tuple(str(t) for t in ty.params), tuple(str(t) for t in ty.results)
+
+        imports = tuple((imp.module, imp.name or "", sig(imp.type)) for imp in module.imports)
+        exports = {x.name: sig(x.type) for x in module.exports}
+        memory = any(x.name == "memory" and isinstance(x.type, wasmtime.MemoryType) for x in module.exports)
+        return cls(key, module, min_memory_bytes, imports, MappingProxyType(exports), memory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,8 +409,8 @@ def _leb_u(data: bytes, pos: int) -> tuple[int, int]:
             return result, pos
 
 
-def _initial_memory_pages(code: bytes) -> int:
-    """Initial pages of the module's own memory, read from its memory section (id 5).
+def _section(code: bytes, section_id: int) -> int | None:
+    """Where the payload of section ``section_id`` starts, or ``None`` if there is none.
 
     Only called on code wasmtime has already validated, so the section layout is sound.
     """
@@ -388,61 +418,63 @@ def _initial_memory_pages(code: bytes) -> int:
     while pos < len(code):
         section, pos = code[pos], pos + 1
         size, pos = _leb_u(code, pos)
-        if section == 5:
-            count, p = _leb_u(code, pos)
-            if count == 0:
-                return 0
-            _flags, p = _leb_u(code, p)
-            pages, _ = _leb_u(code, p)
-            return pages
+        if section == section_id:
+            return pos
         pos += size
-    return 0
+    return None
+
+
+def _initial_memory_pages(code: bytes) -> int:
+    """Initial pages of the module's own memory, read from its memory section (id 5)."""
+    pos = _section(code, 5)
+    if pos is None:
+        return 0
+    count, pos = _leb_u(code, pos)
+    if count == 0:
+        return 0
+    _flags, pos = _leb_u(code, pos)
+    pages, _ = _leb_u(code, pos)
+    return pages
 
 
 def declared_locals(code: bytes) -> tuple[int, int]:
     """``(most locals declared by one function, locals declared by all functions)``.
 
-    Read from the code section (id 10) of code wasmtime has already validated.  Compile
-    time grows with declared locals, not with code size or gas (a 32 KB module of
-    4 000 functions × 50 000 locals compiles for seconds), so the deploy rules cap them.
+    Read from the code section (id 10).  Compile time grows with declared locals, not
+    with code size or gas (a 32 KB module of 4 000 functions × 50 000 locals compiles
+    for seconds), so the deploy rules cap them.
     """
-    pos = 8
-    while pos < len(code):
-        section, pos = code[pos], pos + 1
-        size, pos = _leb_u(code, pos)
-        if section == 10:
-            count, p = _leb_u(code, pos)
-            most = total = 0
-            for _ in range(count):
-                body_size, p = _leb_u(code, p)
-                end = p + body_size
-                groups, q = _leb_u(code, p)
-                n = 0
-                for _ in range(groups):
-                    k, q = _leb_u(code, q)
-                    n += k
-                    q += 1  # the value type (one byte for the types this engine allows)
-                most, total = max(most, n), total + n
-                p = end
-            return most, total
-        pos += size
-    return 0, 0
+    pos = _section(code, 10)
+    if pos is None:
+        return 0, 0
+    count, pos = _leb_u(code, pos)
+    most = total = 0
+    for _ in range(count):
+        body_size, pos = _leb_u(code, pos)
+        end = pos + body_size
+        groups, q = _leb_u(code, pos)
+        n = 0
+        for _ in range(groups):
+            k, q = _leb_u(code, q)
+            n += k
+            q += 1  # the value type (one byte for the types this engine allows)
+        most, total = max(most, n), total + n
+        pos = end
+    return most, total
 
 
-def _check_imports(module: wasmtime.Module, host: HostFunctions) -> None:
-    for imp in module.imports:
-        name = f"{imp.module}.{imp.name}"
-        ty = imp.type
-        if imp.module != "env":
-            raise ModuleError(f"unknown_import:{name}")
-        if not isinstance(ty, wasmtime.FuncType):
-            raise ModuleError(f"unsupported_import:{name}")
-        hf = host.get(imp.name or "")
+def _check_imports(compiled: CompiledModule, host: HostFunctions) -> None:
+    for module, name, sig in compiled.imports:
+        full = f"{module}.{name}"
+        if module != "env":
+            raise ModuleError(f"unknown_import:{full}")
+        if sig is None:
+            raise ModuleError(f"unsupported_import:{full}")
+        hf = host.get(name)
         if hf is None:
-            raise ModuleError(f"unknown_import:{name}")
-        got = (tuple(str(t) for t in ty.params), tuple(str(t) for t in ty.results))
-        if got != (hf.params, hf.results):
-            raise ModuleError(f"import_type_mismatch:{name}")
+            raise ModuleError(f"unknown_import:{full}")
+        if sig != (hf.params, hf.results):
+            raise ModuleError(f"import_type_mismatch:{full}")
 
 
 def _host_import(store: wasmtime.Store, name: str, hf: HostFunction, gas: int) -> wasmtime.Func:
@@ -513,7 +545,7 @@ class Engine:
             module = wasmtime.Module(self.wasm_engine, code)
         except wasmtime.WasmtimeError as e:
             raise ModuleError("malformed_wasm", str(e).split("\n")[0]) from None
-        compiled = CompiledModule(key, module, _initial_memory_pages(code) * WASM_PAGE)
+        compiled = CompiledModule.of(key, module, _initial_memory_pages(code) * WASM_PAGE)
         self._remember(compiled)
         if self.compiled_store is not None:
             self.compiled_store.put(key, self.serialize(compiled))
@@ -541,8 +573,8 @@ class Engine:
         module exports its linear memory as ``memory`` (``no_memory_export``); its initial
         memory fits the cap (``initial_memory_over_cap``).
         """
-        _check_imports(compiled.module, host)
-        if not any(x.name == "memory" and isinstance(x.type, wasmtime.MemoryType) for x in compiled.module.exports):
+        _check_imports(compiled, host)
+        if not compiled.exports_memory:
             raise ModuleError("no_memory_export")
         if compiled.min_memory_bytes > self.memory_cap(memory_limit):
             raise ModuleError("initial_memory_over_cap")
@@ -550,11 +582,7 @@ class Engine:
     @staticmethod
     def has_method(compiled: CompiledModule, name: str) -> bool:
         """Whether ``name`` is an exported function of type ``() -> ()`` (a contract method)."""
-        for x in compiled.module.exports:
-            if x.name == name:
-                ty = x.type
-                return isinstance(ty, wasmtime.FuncType) and not ty.params and not ty.results
-        return False
+        return compiled.exports.get(name) == ((), ())
 
     def _remember(self, compiled: CompiledModule) -> None:
         self._cache[compiled.code_hash] = compiled
@@ -586,7 +614,7 @@ class Engine:
             module = wasmtime.Module.deserialize(self.wasm_engine, blob)
         except wasmtime.WasmtimeError as e:
             raise ModuleError("stale_compiled_module", str(e).split("\n")[0]) from None
-        compiled = CompiledModule(key, module, mem)
+        compiled = CompiledModule.of(key, module, mem)
         self._remember(compiled)
         return compiled
 
@@ -656,22 +684,19 @@ class Engine:
             compiled = (
                 code_or_module if isinstance(code_or_module, CompiledModule) else self.compile(code_or_module)
             )
-            _check_imports(compiled.module, host)
+            _check_imports(compiled, host)
         except ModuleError as e:
             return ExecutionResult(Status.INVALID_MODULE, 0, reason=e.reason, detail=e.detail)
-        export = next((x for x in compiled.module.exports if x.name == export_name), None)
-        if export is None or not isinstance(export.type, wasmtime.FuncType):
+        export = compiled.exports.get(export_name)
+        if export is None:
             return ExecutionResult(Status.INVALID_CALL, 0, reason="no_such_export")
-        if not _args_fit(args, [str(t) for t in export.type.params]):
+        if not _args_fit(args, export[0]):
             return ExecutionResult(Status.INVALID_CALL, 0, reason="bad_arguments")
         if compiled.min_memory_bytes > self.memory_cap(memory_limit):
             return ExecutionResult(Status.MEMORY_LIMIT, 0, reason="initial_memory_over_cap")
 
         store = self.new_store(gas_limit=gas_limit, memory_limit=memory_limit)
-        imports = [
-            _host_import(store, imp.name or "", host[imp.name or ""], gas_table.get(imp.name or "", 0))
-            for imp in compiled.module.imports
-        ]
+        imports = [_host_import(store, name, host[name], gas_table.get(name, 0)) for _, name, _ in compiled.imports]
 
         instance: wasmtime.Instance | None = None
 

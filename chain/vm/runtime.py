@@ -247,7 +247,7 @@ class ContractRuntime:
         self.engine.precheck(code)
         compiled = self.engine.compile(code)
         self.engine.check_contract(compiled, self._host_types)
-        if any(x.name == INIT for x in compiled.module.exports) and not self.engine.has_method(compiled, INIT):
+        if INIT in compiled.exports and not self.engine.has_method(compiled, INIT):
             raise ModuleError("bad_init_type")
         return compiled
 
@@ -312,8 +312,8 @@ class ContractRuntime:
             return fail("no_such_method", 0, "no_such_method")
         cap = self.engine.memory_cap(memory_limit)
         frame = Frame(self, scope, state, Address(contract), Address(caller), value, bytes(args), depth, cap)
-        host = {name: HostFunction(spec.params, spec.results, partial(spec.func, frame))
-                for name, spec in self.host.items()}
+        specs = {name: self.host[name] for _, name, _ in compiled.imports}  # checked at deploy
+        host = {name: HostFunction(s.params, s.results, partial(s.func, frame)) for name, s in specs.items()}
         res = self.engine.execute(compiled, method, (), gas_limit=gas_limit, memory_limit=cap, host=host,
                                   page_gas=self.params.memory_page_gas, free_pages=self.params.free_memory_pages)
         if res.ok:
