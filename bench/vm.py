@@ -98,7 +98,7 @@ BATCH_S = 0.1
 GROTH16 = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "groth16"
 ZK_VECTORS = ("risc0_multiplier_1pub", "circomcompat_multiplier_1pub")
 
-TRANSFER_GAS, NOOP_GAS, STORE_GAS, TOKEN_GAS = 20_000, 30_000, 60_000, 100_000
+TRANSFER_GAS, NOOP_GAS, STORE_GAS, TOKEN_GAS = 20_000, 60_000, 100_000, 150_000
 """Gas limits of the three transaction workloads (fee = 2 × the limit)."""
 TOKEN_GRANT = 10**9
 """Tokens the deployer hands each bench account before the timed blocks."""
