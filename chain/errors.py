@@ -71,6 +71,8 @@ class ErrorCode(enum.IntEnum):
     VM_INVALID_MODULE = 700
     VM_CALL_FAILED = 701
     VM_NO_CONTRACT = 702
+    # consensus messages from peers (permanent: no honest node sends them)
+    CONSENSUS_MESSAGE_INVALID = 800
 
 
 TEMPORARY_CODES = frozenset(
@@ -132,6 +134,20 @@ class InvalidProof(ChainError):
 
     def __init__(self, reason: str, message: str | None = None, **details: Any) -> None:
         super().__init__(message or reason, code=ErrorCode.PROOF_INVALID, reason=reason, **details)
+        self.reason = reason
+
+
+class InvalidConsensusMessage(ChainError):
+    """A vote, proposal, commit or piece of evidence that no honest node would send.
+
+    ``reason`` is a short stable string (``bad-signature``, ``wrong-proposer``,
+    ``commit-of-another-block``, ...).  Permanent: the peer that sent it is banned.
+    """
+
+    default_code = ErrorCode.CONSENSUS_MESSAGE_INVALID
+
+    def __init__(self, reason: str, message: str | None = None, **details: Any) -> None:
+        super().__init__(message or reason, reason=reason, **details)
         self.reason = reason
 
 

@@ -228,38 +228,58 @@ class DoubleSign:
         return H(b"cairn/evidence/v1", encode(parts))
 
 
-def apply_evidence(state: StateDB, env: BlockEnv, params: ChainParams, raw: bytes, slash_to: Address) -> Event:
-    """Check double-sign evidence and slash (module docstring); ``InvalidTransaction`` if invalid."""
+EVIDENCE_FAULTS = frozenset({"malformed", "not-same-vote", "no-conflict", "signature"})
+"""``check_evidence`` reasons that hold on every node whatever its state: evidence failing one
+of these is forged or malformed, and no honest node sends it.  The others (``window``,
+``unknown-validator``, ``tombstoned``, ``used``) depend on the state the check ran against."""
+
+
+def check_evidence(state: StateDB, env: BlockEnv, params: ChainParams, raw: bytes, *,
+                   signatures: bool = True) -> tuple[DoubleSign, ValidatorRecord]:
+    """The evidence rule of the module docstring, without applying it.
+
+    Raises ``InvalidTransaction`` (``TX_BAD_PAYLOAD``) whose ``details["reason"]`` names the
+    broken check (see ``EVIDENCE_FAULTS``).  ``signatures=False`` skips the two signature
+    checks, for re-checking evidence that was verified before.
+    """
+
+    def bad(reason: str, why: str) -> InvalidTransaction:
+        return InvalidTransaction(f"invalid evidence: {why}", code=ErrorCode.TX_BAD_PAYLOAD, reason=reason)
+
     try:
         ev = DoubleSign.decode(raw)
     except DecodeError as exc:
-        raise InvalidTransaction(f"malformed evidence: {exc.message}", code=ErrorCode.TX_BAD_PAYLOAD) from exc
+        raise InvalidTransaction(f"malformed evidence: {exc.message}", code=ErrorCode.TX_BAD_PAYLOAD,
+                                 reason="malformed") from exc
     a, b = ev.a, ev.b
-
-    def bad(why: str) -> InvalidTransaction:
-        return InvalidTransaction(f"invalid evidence: {why}", code=ErrorCode.TX_BAD_PAYLOAD)
-
     if (a.vote_type, a.height, a.round, a.validator) != (b.vote_type, b.height, b.round, b.validator):
-        raise bad("votes are not for the same validator, type, height and round")
+        raise bad("not-same-vote", "votes are not for the same validator, type, height and round")
     if a.block_hash == b.block_hash:
-        raise bad("votes do not conflict")
+        raise bad("no-conflict", "votes do not conflict")
     if not a.height < env.height or env.height - a.height > params.evidence_max_age:
-        raise bad(f"height {a.height} outside the evidence window")
+        raise bad("window", f"height {a.height} outside the evidence window")
     record = load_record(state, a.validator)
     if record is None:
-        raise bad("unknown validator")
+        raise bad("unknown-validator", "unknown validator")
     if record.tombstoned:
-        raise bad("validator already tombstoned")
-    used = state_key("evid", ev.hash())
-    if state.get(used) is not None:
-        raise bad("evidence already used")
-    for vote in (a, b):
-        if not verify_signature(record.pubkey, vote.signature, vote.digest(env.chain_id)):
-            raise bad("a vote signature does not verify")
+        raise bad("tombstoned", "validator already tombstoned")
+    if state.get(state_key("evid", ev.hash())) is not None:
+        raise bad("used", "evidence already used")
+    if signatures:
+        for vote in (a, b):
+            if not verify_signature(record.pubkey, vote.signature, vote.digest(env.chain_id)):
+                raise bad("signature", "a vote signature does not verify")
+    return ev, record
+
+
+def apply_evidence(state: StateDB, env: BlockEnv, params: ChainParams, raw: bytes, slash_to: Address) -> Event:
+    """Check double-sign evidence (``check_evidence``) and slash; ``InvalidTransaction`` if invalid."""
+    ev, record = check_evidence(state, env, params, raw)
+    a = ev.a
     slash = record.stake * params.double_sign_slash_bps // BPS
     save_record(state, a.validator, record.with_(stake=record.stake - slash, tombstoned=True))
     state.credit(slash_to, slash)
-    state.set(used, b"\x01")
+    state.set(state_key("evid", ev.hash()), b"\x01")
     return Event("staking", "slashed", (("address", bytes(a.validator)), ("amount", slash),
                                         ("reason", "double_sign"), ("height", a.height)))
 

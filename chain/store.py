@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from chain.apply import BlockOutput, Receipt, decode_receipts, encode_receipts
 from chain.block import Block, Commit, Header
 from chain.codec import decode, encode, expect_array, expect_bytes, expect_int
-from chain.errors import NotFound, StoreCorrupt
+from chain.errors import ErrorCode, InvalidBlock, NotFound, StoreCorrupt
 from chain.kv import KV
 from chain.smt import EMPTY_ROOT
 from chain.state import StateCommit, StateDB
@@ -81,12 +81,18 @@ class BlockStore:
         self.kv.write_batch(puts, frozenset(deletes), sync=True)
 
     def save_block(self, block: Block, output: BlockOutput, commit: Commit) -> None:
-        """Commit ``block`` as the new head in one synced batch (see the module docstring)."""
+        """Commit ``block`` as the new head in one synced batch (see the module docstring).
+
+        ``commit`` must name this block's hash and height (``InvalidBlock`` otherwise): the
+        store never holds a block under a commit that does not sign it.
+        """
         height = block.header.height
         head = self.head_height()
         if height != head + 1:
             raise StoreCorrupt(f"block {height} does not extend head {head}")
         h = block.hash
+        if commit.block_hash != h or commit.height != height:
+            raise InvalidBlock("the commit does not finalize this block", code=ErrorCode.BLOCK_BAD_COMMIT)
         puts = {
             b"blk/" + h: block.encode(),
             b"hgt/" + _h(height): bytes(h),

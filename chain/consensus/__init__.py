@@ -11,6 +11,7 @@
 from chain.consensus.proposer import ProposerSchedule, proposer_for
 from chain.consensus.state_machine import (
     Action,
+    Admission,
     BlockValidity,
     CommitBlock,
     CommitReceived,
@@ -33,6 +34,8 @@ from chain.consensus.state_machine import (
     ValidateBlock,
     VoteReceived,
     VoteSet,
+    screen_proposal,
+    screen_vote,
     step,
 )
 from chain.consensus.types import NIL, DuplicateVote, Proposal, Vote, sign_proposal, sign_vote
@@ -40,6 +43,7 @@ from chain.consensus.types import NIL, DuplicateVote, Proposal, Vote, sign_propo
 __all__ = [
     "NIL",
     "Action",
+    "Admission",
     "BlockValidity",
     "CommitBlock",
     "CommitReceived",
@@ -67,6 +71,8 @@ __all__ = [
     "VoteReceived",
     "VoteSet",
     "proposer_for",
+    "screen_proposal",
+    "screen_vote",
     "sign_proposal",
     "sign_vote",
     "step",

@@ -97,8 +97,17 @@ The contract with the driver (``node/`` or the simulator):
   intents whose messages have not come back, and the ``CommitBlock`` of a
   decided height.
 
-Bounds, against a faulty validator filling memory: messages more than
-``MAX_ROUNDS_AHEAD`` rounds above the current round are ignored; per validator,
+* **Kept or not is visible.**  A vote or proposal that ``step`` does not keep
+  (``screen_vote`` / ``screen_proposal`` say why: ``IGNORE`` for what an honest peer
+  can send — another height, a copy — and ``REJECT``, with a ``Rejected`` action, for
+  a fault no honest validator commits) leaves the state object *unchanged* (the same
+  object is returned).  A driver therefore writes an input to its WAL only when the
+  returned state is a new object: nothing unverified or ignored is ever stored.  The
+  screens are pure, so the driver also runs them before it queues a message.
+
+Bounds, against a faulty validator filling memory: votes more than
+``MAX_ROUNDS_AHEAD`` rounds (proposals, which carry blocks, more than
+``MAX_PROPOSAL_ROUNDS_AHEAD``) above the current round are ignored; per validator,
 round and type at most ``MAX_VOTES_PER_SIGNER`` votes (the first and one
 conflicting one, which together are the evidence) are kept, and per round at
 most ``MAX_PROPOSALS_PER_ROUND`` proposals.  A validator's vote for each value it
@@ -125,6 +134,11 @@ MAX_VOTES_PER_SIGNER = 2
 """Votes kept per validator, round and type: the first and one conflicting."""
 MAX_PROPOSALS_PER_ROUND = 2
 """Proposals kept per round: the proposer's first and one conflicting."""
+MAX_PROPOSAL_ROUNDS_AHEAD = 1
+"""Proposals for a round more than this above the current one are ignored.  A proposal
+carries a whole block, so this bounds what a proposer can make a validator hold (and its
+driver write ahead) per height to two blocks per round it has reached; a proposal ignored
+for being early arrives again by gossip once the round is reached."""
 
 
 class Step(enum.IntEnum):
@@ -193,6 +207,9 @@ class ProposalReceived:
 
     proposal: Proposal
     block: bytes
+    author: Address
+    """Who the block says built it (Cairn: its header's ``proposer``), read by the driver from
+    the bytes: a fresh proposal must carry a block its signer built (``screen_proposal``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -599,24 +616,86 @@ def _on_new_height(s: RoundState, ev: NewHeight, acts: list[Action]) -> RoundSta
     return _start_round(s, 0, acts)
 
 
-def _on_vote(s: RoundState, vote: Vote, acts: list[Action]) -> RoundState:
-    """Check and count a vote; report a double sign."""
+class Admission(enum.Enum):
+    """What ``step`` does with a vote or proposal (``screen_vote`` / ``screen_proposal``)."""
+
+    KEEP = "keep"
+    """It is counted (a vote) or kept with its block (a proposal)."""
+    IGNORE = "ignore"
+    """Not for this height, outside the round window, a copy of one kept, or over a bound:
+    nothing the sender did wrong (an honest peer can send it), and nothing is kept."""
+    REJECT = "reject"
+    """A fault no honest validator commits (a bad signature, a non-validator, the wrong
+    proposer, a fresh proposal of someone else's block); ``step`` emits ``Rejected``."""
+
+
+def screen_vote(s: RoundState, vote: Vote) -> tuple[Admission, str]:
+    """Whether ``step`` would count ``vote`` in state ``s``, and if not, why.
+
+    Pure and side-effect free, so a driver can call it before it spends anything on a
+    message (a WAL record, a queue slot, a relay); ``step`` calls it too, so the rule
+    has one home.  Checks, cheapest first: the height, the round window
+    (``MAX_ROUNDS_AHEAD``), a copy of a vote already counted (same signer, round, type and
+    block: ignored before any signature is checked), the signer in this height's set, the
+    signature.
+    """
     if vote.height != s.height or vote.round > s.round + MAX_ROUNDS_AHEAD:
-        return s
+        return Admission.IGNORE, "other-height-or-round"
     if vote.type not in (PREVOTE, PRECOMMIT):
-        acts.append(Rejected("bad-vote-type", vote.validator))
-        return s
-    vs = s.vote_set(vote.round, vote.type)
-    earlier = vs.by(vote.validator)
+        return Admission.REJECT, "bad-vote-type"
+    earlier = s.vote_set(vote.round, vote.type).by(vote.validator)
     if any(e.block_hash == vote.block_hash for e in earlier):
-        return s  # a copy (or a re-signing at another time) of a vote already counted
+        return Admission.IGNORE, "copy"  # a copy (or a re-signing at another time) of a vote counted
     validator = s.validators.get(vote.validator)
     if validator is None:
-        acts.append(Rejected("not-a-validator", vote.validator))
-        return s
+        return Admission.REJECT, "not-a-validator"
     if not vote.verify(s.config.chain_id, validator):
-        acts.append(Rejected("bad-signature", vote.validator))
+        return Admission.REJECT, "bad-signature"
+    return Admission.KEEP, ""
+
+
+def screen_proposal(s: RoundState, p: Proposal, author: Address) -> tuple[Admission, str]:
+    """Whether ``step`` would keep proposal ``p`` (whose block names ``author``), and if not, why.
+
+    Pure, like ``screen_vote``.  Kept: a proposal for this height, for a round at most
+    ``MAX_PROPOSAL_ROUNDS_AHEAD`` above the current one, not a copy of one kept, signed by
+    the proposer of its round (``ProposerSchedule``) with ``-1 ≤ pol_round < round``, and —
+    for a fresh proposal (``pol_round = -1``, L19) — of a block its signer built
+    (``author`` is the signer).  A re-proposal (``pol_round ≥ 0``, L16) carries
+    ``validValue``, a block some earlier round's proposer built, so its author may be
+    anyone.  At most ``MAX_PROPOSALS_PER_ROUND`` are kept per round (the proposer's first
+    and one conflicting one).
+    """
+    if p.height != s.height or p.round > s.round + MAX_PROPOSAL_ROUNDS_AHEAD:
+        return Admission.IGNORE, "other-height-or-round"
+    kept = s.proposals_in(p.round)
+    if any(k.block_hash == p.block_hash for k in kept):
+        return Admission.IGNORE, "copy"
+    _, proposer = _proposer(s, p.round)
+    if p.proposer != proposer.address:
+        return Admission.REJECT, "wrong-proposer"
+    if not -1 <= p.pol_round < p.round:
+        return Admission.REJECT, "bad-pol-round"
+    if p.pol_round == -1 and author != p.proposer:
+        return Admission.REJECT, "fresh-proposal-of-another-block"
+    if not p.verify(s.config.chain_id, proposer):
+        return Admission.REJECT, "bad-signature"
+    if len(kept) >= MAX_PROPOSALS_PER_ROUND:
+        return Admission.IGNORE, "round-full"
+    return Admission.KEEP, ""
+
+
+def _on_vote(s: RoundState, vote: Vote, acts: list[Action]) -> RoundState:
+    """Count a vote that ``screen_vote`` keeps; report a double sign."""
+    verdict, reason = screen_vote(s, vote)
+    if verdict is not Admission.KEEP:
+        if verdict is Admission.REJECT:
+            acts.append(Rejected(reason, vote.validator))
         return s
+    validator = s.validators.get(vote.validator)
+    assert validator is not None  # screened
+    vs = s.vote_set(vote.round, vote.type)
+    earlier = vs.by(vote.validator)
     if earlier:
         key = (vote.validator, vote.round, vote.type)
         if key not in s.evidenced:
@@ -628,25 +707,14 @@ def _on_vote(s: RoundState, vote: Vote, acts: list[Action]) -> RoundState:
 
 
 def _on_proposal(s: RoundState, ev: ProposalReceived, acts: list[Action]) -> RoundState:
-    """Keep a proposal signed by its round's proposer (at most ``MAX_PROPOSALS_PER_ROUND``)."""
+    """Keep a proposal that ``screen_proposal`` keeps, with its block."""
     p = ev.proposal
-    if p.height != s.height or p.round > s.round + MAX_ROUNDS_AHEAD:
+    verdict, reason = screen_proposal(s, p, ev.author)
+    if verdict is not Admission.KEEP:
+        if verdict is Admission.REJECT:
+            acts.append(Rejected(reason, p.proposer))
         return s
-    kept = s.proposals_in(p.round)
-    if any(k.block_hash == p.block_hash for k in kept):
-        return s
-    s, proposer = _proposer(s, p.round)
-    if p.proposer != proposer.address:
-        acts.append(Rejected("wrong-proposer", p.proposer))
-        return s
-    if not -1 <= p.pol_round < p.round:
-        acts.append(Rejected("bad-pol-round", p.proposer))
-        return s
-    if not p.verify(s.config.chain_id, proposer):
-        acts.append(Rejected("bad-signature", p.proposer))
-        return s
-    if len(kept) >= MAX_PROPOSALS_PER_ROUND:
-        return s
+    s, _ = _proposer(s, p.round)  # keep the extended proposer cache
     s = replace(s, proposals=s.proposals + (p,))
     return _store_block(s, p.block_hash, ev.block, acts)
 

@@ -335,6 +335,10 @@ class Simulation:
         if self.trace is not None:
             self.trace(f"{self.now:>7} {text}")
 
+    def _honest_address(self, address: bytes) -> bool:
+        nd = self.by_address.get(bytes(address))
+        return nd is not None and nd.honest
+
     def _fail(self, text: str) -> None:
         self.failures.append(f"t={self.now}: {text}")
         self._log(f"FAIL {text}")
@@ -376,7 +380,11 @@ class Simulation:
         before = nd.state
         after, actions = step(before, event)
         nd.state = after
-        nd.persisted = after
+        if after is not before:  # the driver's WAL rule: only an input that changed the state is logged
+            nd.persisted = after
+        for a in actions:
+            if isinstance(a, Rejected) and a.sender is not None and self._honest_address(a.sender):
+                self._fail(f"node {nd.index} rejected an honest validator's message: {a.reason}")
         if nd.honest and isinstance(event, VoteReceived):
             self._check_evidence(nd, before, event.vote, actions)
         if self.trace is not None and (actions or not isinstance(event, (VoteReceived, ProposalReceived))):
@@ -553,7 +561,7 @@ class Simulation:
             if block_hash(msg[2]) != prop.block_hash:
                 self._fail("a proposal's block does not hash to its block_hash")
                 return
-            self.feed(nd, ProposalReceived(prop, msg[2]))
+            self.feed(nd, ProposalReceived(prop, msg[2], Block.decode(msg[2]).header.proposer))
         elif kind == "commit":
             commit = Commit.decode(msg[1])
             if block_hash(msg[2]) != commit.block_hash:

@@ -17,6 +17,7 @@ from chain.block import PRECOMMIT, PREVOTE, Commit, Validator, ValidatorSet, sor
 from chain.consensus import (
     NIL,
     Action,
+    Admission,
     BlockValidity,
     CommitBlock,
     CommitReceived,
@@ -39,14 +40,15 @@ from chain.consensus import (
     Timeouts,
     ValidateBlock,
     VoteReceived,
+    screen_proposal,
     sign_proposal,
     sign_vote,
     step,
 )
-from chain.consensus.state_machine import MAX_ROUNDS_AHEAD
+from chain.consensus.state_machine import MAX_PROPOSAL_ROUNDS_AHEAD, MAX_ROUNDS_AHEAD
 from chain.hashing import H
 from chain.keys import PrivateKey
-from chain.types import Hash32
+from chain.types import Address, Hash32
 
 CHAIN = "cairn-test"
 _keys = [PrivateKey.derive(f"cairn-test/consensus/{i}") for i in range(4)]
@@ -85,9 +87,15 @@ def precommit(i: int, r: int, h: bytes, height: int = 1) -> VoteReceived:
     return VoteReceived(sign_vote(K[i], CHAIN, PRECOMMIT, height, r, h, 1000 + i))
 
 
+def author(signer: int, block: bytes, pol: int) -> Address:
+    """Who built ``block``: its signer for a fresh proposal; for a re-proposal, K0 (these
+    tests' blocks are opaque, so the author is whatever the test says)."""
+    return K[signer].address if pol == -1 else K[0].address
+
+
 def proposal(r: int, block: bytes, pol: int = -1, signer: int | None = None) -> ProposalReceived:
-    key = K[r % 4] if signer is None else K[signer]
-    return ProposalReceived(sign_proposal(key, CHAIN, 1, r, hash_of(block), pol), block)
+    i = r % 4 if signer is None else signer
+    return ProposalReceived(sign_proposal(K[i], CHAIN, 1, r, hash_of(block), pol), block, author(i, block, pol))
 
 
 def valid(block: bytes, ok: bool = True) -> BlockValidity:
@@ -396,8 +404,43 @@ def test_skip_to_a_round_with_messages_from_more_than_a_third() -> None:
 
 def test_a_proposal_counts_towards_skipping() -> None:
     s, _ = new()
-    s, acts = feed(s, proposal(4, A), prevote(2, 4, HA))
-    assert s.round == 4
+    s, acts = feed(s, proposal(1, A), prevote(2, 1, HA))
+    assert s.round == 1
+
+
+def test_a_proposal_beyond_the_round_window_is_ignored_until_its_round() -> None:
+    """A proposal carries a block: one more than MAX_PROPOSAL_ROUNDS_AHEAD early is not kept (the
+    state object is returned unchanged, so a driver stores nothing), and the same proposal is kept
+    once its round is near."""
+    s, _ = new()
+    early = proposal(MAX_PROPOSAL_ROUNDS_AHEAD + 1, A)
+    assert screen_proposal(s, early.proposal, early.author) == (Admission.IGNORE, "other-height-or-round")
+    after, acts = step(s, early)
+    assert after is s and acts == []
+    s, _ = feed(s, TimeoutFired(1, 0, Step.PROPOSE), *(prevote(i, 0, NIL) for i in range(4)),
+                *(precommit(i, 0, NIL) for i in range(4)), TimeoutFired(1, 0, Step.PRECOMMIT))
+    assert s.round == 1
+    assert screen_proposal(s, early.proposal, early.author) == (Admission.KEEP, "")
+    s, acts = feed(s, early)
+    assert s.proposals_in(early.proposal.round) == (early.proposal,)
+
+
+def test_a_fresh_proposal_must_carry_its_signers_block_but_a_re_proposal_need_not() -> None:
+    """L19 proposes a block the proposer built; L16 re-proposes validValue, which an earlier round's
+    proposer built.  Refusing the second as "not the signer's block" banned honest proposers."""
+    s, _ = new()
+    fresh_of_another = ProposalReceived(proposal(0, A).proposal, A, K[3].address)
+    after, acts = step(s, fresh_of_another)
+    assert after is s and acts == [Rejected("fresh-proposal-of-another-block", K[0].address)]
+    s, _ = feed(s, proposal(0, A), valid(A), *(prevote(i, 0, HA) for i in range(4)))  # a polka for A ...
+    assert (s.valid_value, s.valid_round) == (HA, 0)
+    s, _ = feed(s, *(precommit(i, 0, NIL) for i in range(3)), precommit(3, 0, HA),  # ... but no commit
+                TimeoutFired(1, 0, Step.PRECOMMIT))
+    assert s.round == 1
+    reproposal = ProposalReceived(sign_proposal(K[1], CHAIN, 1, 1, HA, 0), A, K[0].address)
+    assert screen_proposal(s, reproposal.proposal, reproposal.author) == (Admission.KEEP, "")
+    s, acts = feed(s, reproposal)
+    assert s.proposals_in(1) == (reproposal.proposal,)
 
 
 def test_exactly_one_third_does_not_skip() -> None:
@@ -449,7 +492,7 @@ def test_bad_messages_are_rejected_with_a_reason() -> None:
     outsider = PrivateKey.derive("cairn-test/outsider")
     stranger = VoteReceived(sign_vote(outsider, CHAIN, PREVOTE, 1, 0, HA, 1))
     wrong = proposal(0, A, signer=1)
-    bad_pol = ProposalReceived(replace(proposal(1, A).proposal, pol_round=1), A)
+    bad_pol = ProposalReceived(replace(proposal(1, A).proposal, pol_round=1), A, K[1].address)
     s2, acts = feed(s, VoteReceived(forged), stranger, wrong, bad_pol)
     assert [a.reason for a in acts if isinstance(a, Rejected)] == [
         "bad-signature",
@@ -577,7 +620,8 @@ def _sign_all(i: int, acts: list[Action]) -> list[Event]:
         elif isinstance(a, SignProposal):
             out.append(
                 ProposalReceived(
-                    sign_proposal(K[i], CHAIN, a.height, a.round, a.block_hash, a.pol_round), a.block
+                    sign_proposal(K[i], CHAIN, a.height, a.round, a.block_hash, a.pol_round), a.block,
+                    author(i, a.block, a.pol_round),
                 )
             )
     return out
