@@ -43,6 +43,15 @@ class ChainParams:
     """Cap on a contract's code (it travels in a ``deploy`` transaction, under ``max_tx_bytes``)."""
     code_byte_gas: int = 200
     """Gas per byte of deployed code (it is stored by every node for ever)."""
+    compile_gas_per_ms: int = 132_000
+    """Gas per millisecond of modelled compile work of deployed code: a deploy whose code
+    passes the static rules pays ``ceil(work_ns × compile_gas_per_ms / 10⁶)``, where
+    ``work_ns`` is ``chain.vm.deploy_rules.CompileModel.work`` of the code's shape (an upper
+    bound of wasmtime's compile time, from the code's functions, operators, control points
+    and the values live across them; see that module for the formula and its measurements).
+    132 000 is twice the transfer path's measured ~66 gas/µs, so a deploy's compile never
+    takes longer than its compile gas buys at the transfer rate (``python -m bench compile``
+    checks it); charged whether or not the module is in a compile cache."""
     contract_call_gas: int = 20_000
     """Fixed gas of running a transaction's own contract call or ``init`` (instantiating
     and linking a module: ~320 µs measured, at the transfer rate of ~60 gas/µs)."""

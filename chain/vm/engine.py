@@ -204,13 +204,19 @@ class VmConfig:
     8 MiB stack of a Linux main thread.  Measured: 28 nested entries at the limit still
     fit; larger values must be re-measured against the depth limit."""
     max_table_elements: int = 65536
-    """Cap on funcref table entries per call."""
+    """Cap on funcref table entries per call; also a deploy rule (``table_over_cap``), since
+    a module whose initial table is larger could never be instantiated."""
     module_cache_size: int = 128
     """Compiled modules kept in memory (LRU, keyed by code hash)."""
     max_function_locals: int = 1024
-    """Deploy rule: locals one function may declare (clang's functions use a few dozen)."""
+    """Deploy rule: locals one function may declare (clang's functions use a few dozen).
+    Compile time grows with declared locals, not with code size or gas (a 32 KB module of
+    4 000 functions × 50 000 locals compiled for seconds)."""
     max_total_locals: int = 65536
     """Deploy rule: locals all functions together may declare."""
+    max_control_depth: int = 1024
+    """Deploy rule: how deeply one function may nest ``block``/``loop``/``if`` (a C ``switch``
+    of n cases nests about n blocks; see :mod:`chain.vm.deploy_rules`)."""
 
 
 def deterministic_config(cfg: VmConfig) -> wasmtime.Config:
@@ -437,32 +443,6 @@ def _initial_memory_pages(code: bytes) -> int:
     return pages
 
 
-def declared_locals(code: bytes) -> tuple[int, int]:
-    """``(most locals declared by one function, locals declared by all functions)``.
-
-    Read from the code section (id 10).  Compile time grows with declared locals, not
-    with code size or gas (a 32 KB module of 4 000 functions × 50 000 locals compiles
-    for seconds), so the deploy rules cap them.
-    """
-    pos = _section(code, 10)
-    if pos is None:
-        return 0, 0
-    count, pos = _leb_u(code, pos)
-    most = total = 0
-    for _ in range(count):
-        body_size, pos = _leb_u(code, pos)
-        end = pos + body_size
-        groups, q = _leb_u(code, pos)
-        n = 0
-        for _ in range(groups):
-            k, q = _leb_u(code, q)
-            n += k
-            q += 1  # the value type (one byte for the types this engine allows)
-        most, total = max(most, n), total + n
-        pos = end
-    return most, total
-
-
 def _check_imports(compiled: CompiledModule, host: HostFunctions) -> None:
     for module, name, sig in compiled.imports:
         full = f"{module}.{name}"
@@ -552,18 +532,13 @@ class Engine:
         return compiled
 
     def precheck(self, code: bytes) -> None:
-        """The rules that must hold *before* compiling untrusted code (``ModuleError``).
-
-        Validation only (``malformed_wasm``), then the locals caps of :class:`VmConfig`
-        (``too_many_locals``), so a compile-time bomb is refused without compiling it.
-        """
+        """Wasmtime's validation of ``code`` without compiling it (``ModuleError``
+        ``malformed_wasm``).  The static deploy rules, which must hold before compiling
+        untrusted code, are :mod:`chain.vm.deploy_rules`."""
         try:
             wasmtime.Module.validate(self.wasm_engine, code)
         except wasmtime.WasmtimeError as e:
             raise ModuleError("malformed_wasm", str(e).split("\n")[0]) from None
-        most, total = declared_locals(code)
-        if most > self.config.max_function_locals or total > self.config.max_total_locals:
-            raise ModuleError("too_many_locals", f"{most} in one function, {total} in all")
 
     def check_contract(self, compiled: CompiledModule, host: HostFunctions, memory_limit: int | None = None) -> None:
         """The deploy-time rules on top of :meth:`compile` (``ModuleError`` on the first broken one).

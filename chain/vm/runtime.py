@@ -30,6 +30,14 @@ What this module decides
   a failure), and a memory budget of the caller's budget minus the caller's current
   memory, so one transaction never holds more than ``max_memory_bytes`` of linear
   memory at a time.
+* **The rules of a deploy** (:meth:`ContractRuntime.deploy`), in order: the code is at
+  most ``max_code_bytes`` (``code_too_large``) and passes the static rules of
+  :mod:`chain.vm.deploy_rules` (``invalid_module: <rule>``), both before anything is
+  compiled; it pays that module's compile gas (``out_of_gas`` if it cannot, and it is then
+  not compiled); it validates and compiles, imports only host functions with their exact
+  types, exports its memory, and an ``init`` is of type ``() -> ()`` (``invalid_module:
+  <why>``); then ``init`` runs.  On top, the ``deploy`` kind charges ``contract_call_gas +
+  code_byte_gas × len(code)`` first, for carrying and checking the code.
 * **Read-only queries** (:meth:`ContractRuntime.query`, the ``contract.call`` RPC):
   the same call with writes trapping ``read_only``, on a state the caller throws away.
 * **The previous block's beacon** for ``random``: ``end_block`` stores each block's
@@ -47,7 +55,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -59,6 +67,7 @@ from chain.params import ChainParams
 from chain.smt import state_key
 from chain.state import Account, StateDB
 from chain.types import Address
+from chain.vm.deploy_rules import CodeShape, compile_gas, scan
 from chain.vm.engine import (
     CompiledModule,
     CompiledStore,
@@ -240,10 +249,20 @@ class ContractRuntime:
 
     # -- deploy ------------------------------------------------------------------------
 
-    def validate_code(self, code: bytes) -> CompiledModule:
-        """Compile ``code`` and apply the deploy rules; ``ModuleError`` says which failed."""
+    def inspect_code(self, code: bytes) -> CodeShape:
+        """The static deploy rules (``code_too_large``, then :func:`chain.vm.deploy_rules.scan`):
+        the code's shape, or ``ModuleError``.  Nothing is compiled."""
         if len(code) > self.params.max_code_bytes:
             raise ModuleError("code_too_large", f"{len(code)} > {self.params.max_code_bytes}")
+        return scan(code, self.engine.config)
+
+    def compile_gas(self, shape: CodeShape) -> int:
+        """The gas a deploy of code of this shape pays for compiling it (cached or not)."""
+        return compile_gas(shape, self.params.compile_gas_per_ms)
+
+    def validate_code(self, code: bytes) -> CompiledModule:
+        """Validate and compile code that passed :meth:`inspect_code`, then the rules on the
+        compiled module (imports, memory export, ``init``'s type); ``ModuleError`` says which failed."""
         self.engine.precheck(code)
         compiled = self.engine.compile(code)
         self.engine.check_contract(compiled, self._host_types)
@@ -255,30 +274,46 @@ class ContractRuntime:
                init_args: bytes, *, gas_limit: int) -> tuple[Address, CallOutcome]:
         """Create the contract and run its ``init`` (if exported) with ``init_args``.
 
-        On failure nothing remains (no code, no account change, no events).
+        In order: the static rules (:meth:`inspect_code`; a refusal costs no gas here);
+        the compile gas (:meth:`compile_gas`) out of ``gas_limit`` (``out_of_gas``, charging
+        all of ``gas_limit``, when it cannot be paid: the code is then never compiled);
+        validation, compiling and the compiled-module rules (:meth:`validate_code`); the
+        address; ``init`` with what is left.  The outcome's ``gas_used`` includes the compile
+        gas.  On failure nothing remains (no code, no account change, no events).
         """
         address = contract_address(deployer, nonce)
         mark, ev = state.snapshot(), len(scope.events)
+
+        def refused(e: ModuleError, gas: int) -> tuple[Address, CallOutcome]:
+            status = "code_too_large" if e.reason == "code_too_large" else "invalid_module"
+            return address, CallOutcome(status, gas, reason=f"{status}: {e.reason}", detail=e.detail)
+
+        try:
+            shape = self.inspect_code(code)
+        except ModuleError as e:
+            return refused(e, 0)
+        gas = self.compile_gas(shape)
+        if gas > gas_limit:
+            return address, CallOutcome("out_of_gas", gas_limit, reason="out_of_gas")
         try:
             compiled = self.validate_code(code)
         except ModuleError as e:
-            status = "code_too_large" if e.reason == "code_too_large" else "invalid_module"
-            return address, CallOutcome(status, 0, reason=f"{status}: {e.reason}", detail=e.detail)
+            return refused(e, gas)
         existing = state.get_account(address)
         if existing.code_hash:
-            return address, CallOutcome("address_taken", 0, reason="address_taken")
+            return address, CallOutcome("address_taken", gas, reason="address_taken")
         key = code_key(compiled.code_hash)
         if state.get(key) is None:
             state.set(key, bytes(code))
         state.put_account(address, Account(existing.balance, existing.nonce, compiled.code_hash))
         if not self.engine.has_method(compiled, INIT):
-            return address, CallOutcome("ok", 0)
+            return address, CallOutcome("ok", gas)
         out = self.invoke(scope, state, address, caller=deployer, method=INIT, args=init_args, value=0,
-                          gas_limit=gas_limit, depth=0, allow_init=True)
+                          gas_limit=gas_limit - gas, depth=0, allow_init=True)
         if not out.ok:
             state.revert(mark)
             del scope.events[ev:]
-        return address, out
+        return address, replace(out, gas_used=out.gas_used + gas)
 
     # -- calls -------------------------------------------------------------------------
 
@@ -374,7 +409,9 @@ def _scope(ctx: TxContext) -> TxScope:
 
 
 class DeployKind:
-    """Create a contract: gas = ``contract_call_gas + code_byte_gas × len(code)`` + what ``init`` uses."""
+    """Create a contract: gas = ``contract_call_gas + code_byte_gas × len(code)``, then the
+    compile gas of :mod:`chain.vm.deploy_rules` once the code passes the static rules, then
+    what ``init`` uses (see :meth:`ContractRuntime.deploy`)."""
 
     name = "deploy"
 

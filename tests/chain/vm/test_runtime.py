@@ -15,6 +15,7 @@ from chain.apply import intrinsic_gas
 from chain.codec import encode
 from chain.hashing import H
 from chain.types import Address
+from chain.vm.deploy_rules import compile_gas, scan
 from chain.vm.runtime import code_key, contract_address, storage_key
 from tests.chain.helpers import account
 from tests.chain.vm.contracts import (
@@ -108,12 +109,19 @@ def test_deploy_keeps_what_was_sent_to_the_address_before(node: Node) -> None:
     assert node.balance(addr) == 0
 
 
+def compile_gas_of(node: Node, code: bytes) -> int:
+    """The compile gas of chain/vm/deploy_rules.py for ``code`` at the node's parameters."""
+    return compile_gas(scan(code), node.app.params.compile_gas_per_ms)
+
+
 def test_deploy_gas(node: Node) -> None:
-    """ABI.md: intrinsic + contract_call_gas + code_byte_gas per code byte + what init uses."""
+    """ABI.md: intrinsic + contract_call_gas + code_byte_gas per code byte + the compile gas
+    + what init uses."""
     p = node.app.params
     tx, _ = node.deploy_tx(SCRIPT_NO_INIT)
     (r,) = node.run(tx)
-    assert r.gas_used == intrinsic_gas(tx, p) + p.contract_call_gas + p.code_byte_gas * len(SCRIPT_NO_INIT)
+    assert r.gas_used == (intrinsic_gas(tx, p) + p.contract_call_gas + p.code_byte_gas * len(SCRIPT_NO_INIT)
+                          + compile_gas_of(node, SCRIPT_NO_INIT))
     init = Script()
     init.set(b"k", b"v")
     init.emit(b"t", b"d")
@@ -123,7 +131,7 @@ def test_deploy_gas(node: Node) -> None:
     # what init used: the same script through "run" (both exports only call the script runner)
     r2, tx2 = node.script(addr, init)
     assert r.gas_used == (intrinsic_gas(tx, p) + p.contract_call_gas + p.code_byte_gas * len(SCRIPT)
-                          + node.call_gas(r2, tx2))
+                          + compile_gas_of(node, SCRIPT) + node.call_gas(r2, tx2))
 
 
 def test_deploy_without_init(node: Node) -> None:
@@ -208,6 +216,10 @@ REFUSED: dict[str, tuple[Any, str]] = {
 }
 
 
+REFUSED_BEFORE_COMPILE_GAS = {"malformed", "not_wasm", "disabled_simd"}
+"""Refused by the static rules (the deploy rules' decoder), so no compile gas is charged."""
+
+
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_deploy_refuses_bad_modules(node: Node, case: str) -> None:
     make, reason = REFUSED[case]
@@ -218,8 +230,10 @@ def test_deploy_refuses_bad_modules(node: Node, case: str) -> None:
     assert r.reason.startswith(reason), r.reason
     assert r.events == ()
     assert nothing_at(node, addr)
-    p = node.app.params  # a refused deploy still pays for carrying and checking its code
-    assert r.gas_used == intrinsic_gas(tx, p) + p.contract_call_gas + p.code_byte_gas * len(code)
+    p = node.app.params  # a refused deploy still pays for carrying and checking its code,
+    # and for compiling it once it passed the static rules (chain/vm/deploy_rules.py)
+    compiled = 0 if case in REFUSED_BEFORE_COMPILE_GAS else compile_gas_of(node, code)
+    assert r.gas_used == intrinsic_gas(tx, p) + p.contract_call_gas + p.code_byte_gas * len(code) + compiled
 
 
 def test_deploy_refuses_code_over_max_code_bytes() -> None:
