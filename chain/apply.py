@@ -31,6 +31,18 @@ stateless (size, chain id, signature):
 A transaction that breaks one of the first four rules makes the whole block
 invalid; a failing execution does not.  Value is conserved: the sum of all
 balances grows by exactly ``block_reward`` per block.
+
+Receipt rule (receipts are consensus data: their bytes are the leaves of
+``receipts_root``), so that every receipt the chain writes decodes again:
+
+* a failed receipt's ``reason`` is the failure's message with every code point
+  UTF-8 cannot encode (a lone surrogate) replaced by ``?``, cut to its first
+  ``MAX_REASON`` (1,024) code points;
+* a successful execution whose receipt would encode to more than
+  ``MAX_RECEIPT_BYTES`` (1 MiB) bytes — events are paid by gas, not capped by
+  it — fails instead: its writes are reverted, its events dropped, its reason is
+  ``receipt_too_large`` and its gas is what the meter counted;
+* ``Receipt.decode`` accepts exactly what these rules let through.
 """
 
 from __future__ import annotations
@@ -40,7 +52,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chain.block import Block, Commit, Header, ValidatorSet, beacon_next, last_commit_hash, verify_commit
-from chain.codec import decode, encode, expect_bytes, expect_int, expect_str, expect_versioned
+from chain.codec import decode, encode, expect_array, expect_bytes, expect_int, expect_str, expect_versioned
 from chain.errors import ChainError, DecodeError, ErrorCode, InvalidBlock, InvalidTransaction
 from chain.merkle import merkle_root
 from chain.module import BlockEnv, BlockPot, Event, GasMeter, Module, OutOfGas, TxContext, TxFailed, TxKind
@@ -62,6 +74,11 @@ from chain.types import Address, Hash32
 
 RECEIPT_OK = 0
 RECEIPT_FAILED = 1
+MAX_REASON = 1024
+"""Most code points a receipt's ``reason`` holds (longer failure messages are cut)."""
+MAX_RECEIPT_BYTES = 1024 * 1024
+"""Most bytes one encoded receipt takes; a successful execution past it fails ``receipt_too_large``."""
+RECEIPT_TOO_LARGE = "receipt_too_large"
 
 
 # --- receipts ------------------------------------------------------------------------
@@ -69,7 +86,12 @@ RECEIPT_FAILED = 1
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """The outcome of one transaction: ``[1, tx_hash, status, gas_used, fee_paid, reason, events]``."""
+    """The outcome of one transaction: ``[1, tx_hash, status, gas_used, fee_paid, reason, events]``.
+
+    Each event is ``[module, name, [[key, value], ...]]``.  A receipt never holds a
+    reason longer than ``MAX_REASON`` (``ValueError``): build failed receipts'
+    reasons with ``receipt_reason``.
+    """
 
     tx_hash: Hash32
     status: int
@@ -77,6 +99,10 @@ class Receipt:
     fee_paid: int
     reason: str = ""
     events: tuple[Event, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.reason) > MAX_REASON:
+            raise ValueError(f"receipt reason of {len(self.reason)} code points (at most {MAX_REASON})")
 
     def encode_value(self) -> list[Any]:
         return [1, bytes(self.tx_hash), self.status, self.gas_used, self.fee_paid, self.reason,
@@ -86,20 +112,37 @@ class Receipt:
         return encode(self.encode_value())
 
     @classmethod
+    def decode(cls, data: bytes) -> Receipt:
+        """One receipt's bytes (at most ``MAX_RECEIPT_BYTES``)."""
+        return cls.decode_value(decode(data, max_size=MAX_RECEIPT_BYTES))
+
+    @classmethod
     def decode_value(cls, value: Any) -> Receipt:
         i = expect_versioned(value, "receipt", 1, 7)
         events = []
-        for e in i[6]:
-            events.append(Event(expect_str(e[0], "event.module"), expect_str(e[1], "event.name"),
-                                tuple((str(k), v) for k, v in e[2])))
+        for e in expect_array(i[6], "receipt.events"):
+            module, name, attrs = expect_array(e, "event", 3)
+            pairs = []
+            for pair in expect_array(attrs, "event.attrs"):
+                key, v = expect_array(pair, "event.attr", 2)
+                pairs.append((expect_str(key, "event.attr.key"), v))
+            events.append(Event(expect_str(module, "event.module"), expect_str(name, "event.name"), tuple(pairs)))
         return cls(Hash32(expect_bytes(i[1], "receipt.tx_hash", length=32)),
                    expect_int(i[2], "receipt.status", hi=1), expect_int(i[3], "receipt.gas_used"),
-                   expect_int(i[4], "receipt.fee_paid", hi=2**256), expect_str(i[5], "receipt.reason", max_len=1024),
-                   tuple(events))
+                   expect_int(i[4], "receipt.fee_paid", hi=2**256),
+                   expect_str(i[5], "receipt.reason", max_len=MAX_REASON), tuple(events))
 
     @property
     def ok(self) -> bool:
         return self.status == RECEIPT_OK
+
+
+def receipt_reason(message: str) -> str:
+    """The ``reason`` a failed receipt records for a failure ``message`` (module docstring).
+
+    Cut first, then replace: a lone surrogate becomes one ``?``, so the length holds.
+    """
+    return message[:MAX_REASON].encode("utf-8", "replace").decode("utf-8")
 
 
 def encode_receipts(encoded: Sequence[bytes]) -> bytes:
@@ -108,10 +151,16 @@ def encode_receipts(encoded: Sequence[bytes]) -> bytes:
 
 
 def decode_receipts(data: bytes) -> list[Receipt]:
-    value = decode(data, max_size=64 * 1024 * 1024)
+    """A block's stored receipts (``encode_receipts``).
+
+    The array is the store's own record of one block: as long as its receipts are
+    (each at most ``MAX_RECEIPT_BYTES``, at most ``max_block_txs`` of them), so it is
+    not capped again here — a cap would only refuse what the chain wrote.
+    """
+    value = decode(data, max_size=len(data))
     if not isinstance(value, list) or not all(isinstance(v, bytes) for v in value):
         raise DecodeError("receipts: expected an array of byte strings", code=ErrorCode.DECODE_SHAPE)
-    return [Receipt.decode_value(decode(v)) for v in value]
+    return [Receipt.decode(v) for v in value]
 
 
 # --- the kernel's own transaction kind -------------------------------------------------
@@ -126,7 +175,11 @@ class Transfer:
 
 
 class TransferKind:
-    """Move ``amount`` from the sender to ``to``; costs ``transfer_gas``."""
+    """Move ``amount`` from the sender to ``to``; costs ``transfer_gas``.
+
+    ``amount`` is in ``[1, 2**128 - 1]``: a zero transfer moves nothing and is a
+    malformed payload (``TX_BAD_PAYLOAD``), like a zero ``stake``.
+    """
 
     name = "transfer"
 
@@ -137,7 +190,7 @@ class TransferKind:
         if not isinstance(value, list) or len(value) != 2:
             raise DecodeError("transfer payload: expected [to, amount]", code=ErrorCode.DECODE_SHAPE)
         return Transfer(Address(expect_bytes(value[0], "transfer.to", length=20)),
-                        expect_int(value[1], "transfer.amount", hi=2**128 - 1))
+                        expect_int(value[1], "transfer.amount", lo=1, hi=2**128 - 1))
 
     def execute(self, state: StateDB, ctx: TxContext, payload: Transfer) -> None:
         ctx.gas.charge(self._gas)
@@ -226,17 +279,25 @@ def process_transaction(state: StateDB, tx: SignedTx, env: BlockEnv, app: Applic
     meter = GasMeter(body.gas_limit, intrinsic_gas(tx, app.params))
     ctx = TxContext(tx, env, meter)
     mark = state.snapshot()
-    status, reason = RECEIPT_OK, ""
+    failure: str | None = None
     try:
         app.kinds[body.kind].execute(state, ctx, payload)
     except (TxFailed, OutOfGas) as exc:
         state.revert(mark)
-        status, reason = RECEIPT_FAILED, exc.message
-        ctx.events.clear()
+        failure = exc.message
     charged = meter.used * body.gas_price
+    if failure is None:
+        receipt = Receipt(tx.hash, RECEIPT_OK, meter.used, charged, "", tuple(ctx.events))
+        size = len(receipt.encode())
+        if size > MAX_RECEIPT_BYTES:
+            state.revert(mark)
+            failure = f"{RECEIPT_TOO_LARGE}: {size} bytes (at most {MAX_RECEIPT_BYTES})"
+    if failure is not None:
+        ctx.events.clear()
+        receipt = Receipt(tx.hash, RECEIPT_FAILED, meter.used, charged, receipt_reason(failure))
     state.credit(sender, body.fee - charged)
     pot.fees += charged
-    return Receipt(tx.hash, status, meter.used, charged, reason, tuple(ctx.events))
+    return receipt
 
 
 # --- validator sets in state -------------------------------------------------------------

@@ -341,11 +341,19 @@ def _contract(text: str, prefix: str) -> Address:
         raise CliError(f"contract address: {exc.message}") from None
 
 
-def deploy_gas(code_len: int, init_args_len: int, params: ChainParams | None = None) -> int:
-    """The default gas limit of a deploy: intrinsic (estimated) + code bytes + ``DEPLOY_INIT_GAS``."""
+def deploy_gas(code: bytes, init_args_len: int, params: ChainParams | None = None) -> int:
+    """The default gas limit of a deploy: intrinsic (estimated) + code bytes + the compile
+    gas of ``chain.vm.deploy_rules`` (none for code those rules refuse) + ``DEPLOY_INIT_GAS``."""
+    from chain.vm.deploy_rules import compile_gas, scan
+    from chain.vm.engine import ModuleError
+
     p = params or ChainParams()
-    intrinsic = p.tx_base_gas + p.tx_byte_gas * (code_len + init_args_len + TX_OVERHEAD_BYTES)
-    return intrinsic + p.code_byte_gas * code_len + DEPLOY_INIT_GAS
+    intrinsic = p.tx_base_gas + p.tx_byte_gas * (len(code) + init_args_len + TX_OVERHEAD_BYTES)
+    try:
+        compiling = compile_gas(scan(code), p.compile_gas_per_ms)
+    except ModuleError:
+        compiling = 0  # the deploy will fail with the rule's reason in its receipt
+    return intrinsic + p.code_byte_gas * len(code) + compiling + DEPLOY_INIT_GAS
 
 
 def cmd_tx_deploy(args: argparse.Namespace) -> int:
@@ -361,7 +369,7 @@ def cmd_tx_deploy(args: argparse.Namespace) -> int:
         init_args = _call_data(args.init_arg, args.init_args_hex, prefix, "--init-arg")
         key = load_signer(args, args.sender)
         nonce = _next_nonce(args, client, key, prefix)
-        gas_limit = args.gas_limit if args.gas_limit is not None else deploy_gas(len(code), len(init_args))
+        gas_limit = args.gas_limit if args.gas_limit is not None else deploy_gas(code, len(init_args))
         tx_hash = _send(args, client, status, key, nonce, "deploy", [code, init_args], gas_limit)
         # known before the deploy lands: the address depends only on the sender and the nonce
         address = encode_address(contract_address(key.address, nonce), prefix)
@@ -547,7 +555,7 @@ def _parser() -> argparse.ArgumentParser:
     tp.add_argument("--keyring")
     tp.add_argument("--from", dest="sender", required=True, help="key name, or devnet:N")
     tp.add_argument("--to", required=True)
-    tp.add_argument("--amount", required=True, type=_nonneg_int)
+    tp.add_argument("--amount", required=True, type=_transfer_amount)
     tp.add_argument("--fee", type=_nonneg_int)
     tp.add_argument("--gas-limit", type=_nonneg_int, default=20_000)
     tp.add_argument("--nonce", type=_nonneg_int)
@@ -572,7 +580,7 @@ def _parser() -> argparse.ArgumentParser:
         group.add_argument(f"--{flag}s-hex", metavar="HEX", help="the argument bytes, already encoded")
 
     tp = tsub.add_parser("deploy", help="deploy a contract (prints its address)")
-    signed(tp, f"default: intrinsic + code bytes × code gas + {DEPLOY_INIT_GAS:,} for init")
+    signed(tp, f"default: intrinsic + code bytes × code gas + compile gas + {DEPLOY_INIT_GAS:,} for init")
     tp.add_argument("file", help="the contract's .wasm file")
     call_args(tp, "init-arg")
     tp.set_defaults(func=cmd_tx_deploy)
@@ -622,6 +630,13 @@ def _nonneg_int(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return int(text)
+
+
+def _transfer_amount(text: str) -> int:
+    amount = _nonneg_int(text)
+    if amount == 0:  # the chain refuses zero transfers (TX_BAD_PAYLOAD): say so before signing
+        raise argparse.ArgumentTypeError("a transfer moves at least 1 unit, got 0")
+    return amount
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,17 +4,29 @@ Error codes are stable:
 
 * the JSON-RPC 2.0 codes ``-32700`` parse error, ``-32600`` invalid request,
   ``-32601`` method not found, ``-32602`` invalid params, ``-32603`` internal;
+* ``-32000`` server busy (the connection cap is reached; sent with HTTP 503);
 * every ``ChainError`` answers with its ``ErrorCode`` value (a positive number,
   see ``chain/errors.py``), ``data.name`` the code's name and ``data.temporary``
   whether retrying later may succeed.
 
 A handler bug answers ``-32603`` and is logged; it never takes the node down.
+
+Parsing: any valid JSON is parsed (``-32700`` only for what is not JSON, including
+``NaN`` and ``Infinity``).  A number longer than ``MAX_NUMBER_CHARS`` (100) characters,
+or a fraction too large for a float, is kept as a ``TooLargeNumber`` that no param
+accepts (``-32602``), so no number costs more than a bounded conversion.
+
+Ids: a string, a number (echoed as given: integers exactly, fractions as floats) or
+``null``.  Any other id (``true``, an array, an object, a ``TooLargeNumber``) makes the
+request invalid (``-32600``, answered with id ``null``).  Limits: ``MAX_BATCH`` (100)
+requests per batch, ``MAX_NESTING`` (64) levels of arrays and objects.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -29,7 +41,55 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+SERVER_BUSY = -32000
 MAX_BATCH = 100
+MAX_NUMBER_CHARS = 100
+MAX_SHOWN = 64
+"""Characters of a client's method or param name repeated in an error message."""
+
+
+def shown(text: str) -> str:
+    """``text`` as an error message repeats it: ``repr``, cut to ``MAX_SHOWN`` characters."""
+    return repr(text) if len(text) <= MAX_SHOWN else repr(text[:MAX_SHOWN]) + "..."
+
+
+class TooLargeNumber:
+    """A JSON number kept unconverted: longer than ``MAX_NUMBER_CHARS``, or past a float's range."""
+
+    __slots__ = ("chars",)
+
+    def __init__(self, chars: int) -> None:
+        self.chars = chars
+
+    def __repr__(self) -> str:
+        return f"TooLargeNumber({self.chars} characters)"
+
+
+def _parse_int(text: str) -> int | TooLargeNumber:
+    return TooLargeNumber(len(text)) if len(text) > MAX_NUMBER_CHARS else int(text)
+
+
+def _parse_float(text: str) -> float | TooLargeNumber:
+    if len(text) > MAX_NUMBER_CHARS:
+        return TooLargeNumber(len(text))
+    value = float(text)
+    return value if math.isfinite(value) else TooLargeNumber(len(text))
+
+
+def _not_json(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """``json.loads`` for JSON only, with numbers bounded (see the module docstring)."""
+    return json.loads(body, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_not_json)
+
+
+def valid_id(rid: Any) -> bool:
+    """A request id JSON-RPC 2.0 allows (and we can echo): a string, a number or null."""
+    if isinstance(rid, bool):
+        return False
+    return rid is None or isinstance(rid, (str, int)) or (isinstance(rid, float) and math.isfinite(rid))
 
 
 class RpcError(Exception):
@@ -61,7 +121,7 @@ class Params:
             raise InvalidParams("params must be an object or an array")
         unknown = sorted(set(raw) - set(names))
         if unknown:
-            raise InvalidParams(f"unknown param {unknown[0]!r}")
+            raise InvalidParams(f"unknown param {shown(unknown[0])}")
         self.raw: dict[builtins.str, Any] = raw
 
     def has(self, name: builtins.str) -> builtins.bool:
@@ -86,9 +146,16 @@ class Params:
         return v
 
     def hex(self, name: builtins.str, *, length: builtins.int | None = None, max_len: builtins.int = 4 * 1024 * 1024) -> bytes:
-        s = self.str(name, max_len=2 * max_len + 2)
-        if s.startswith(("0x", "0X")):
-            s = s[2:]
+        """Hex bytes (``0x`` optional): exactly ``length`` bytes, or at most ``max_len`` + 1.
+
+        The one byte of slack (whatever the prefix) lets the caller refuse an oversize
+        value with its own, more precise error.
+        """
+        cap = length if length is not None else max_len + 1
+        s = strip_hex_prefix(self.str(name, max_len=2 * cap + 2))
+        if len(s) > 2 * cap:  # refused before decoding a single byte
+            raise InvalidParams(f"param {name!r} must be {length} bytes" if length is not None
+                                else f"param {name!r} must be hex of at most {max_len} bytes")
         try:
             b = bytes.fromhex(s)
         except ValueError:
@@ -112,6 +179,10 @@ class Params:
         if len(v) > max_items:
             raise InvalidParams(f"param {name!r} holds more than {max_items} items")
         return v
+
+
+def strip_hex_prefix(s: str) -> str:
+    return s[2:] if s.startswith(("0x", "0X")) else s
 
 
 Handler = Callable[[Params], Awaitable[Any]]
@@ -163,14 +234,17 @@ class Dispatcher:
 
     async def call_one(self, req: Any) -> dict[str, Any] | None:
         rid = req.get("id") if isinstance(req, dict) else None
-        if not isinstance(rid, (str, int, type(None))) or isinstance(rid, bool):
+        good_id = valid_id(rid)
+        if not good_id:
             rid = None
         try:
             if not isinstance(req, dict) or req.get("jsonrpc") != "2.0" or not isinstance(req.get("method"), str):
                 raise RpcError(INVALID_REQUEST, "not a JSON-RPC 2.0 request")
+            if not good_id:
+                raise RpcError(INVALID_REQUEST, "id must be a string, a number or null")
             route = self.routes.get(req["method"])
             if route is None:
-                raise RpcError(METHOD_NOT_FOUND, f"method {req['method']!r} not found")
+                raise RpcError(METHOD_NOT_FOUND, f"method {shown(req['method'])} not found")
             names, handler = route
             result = await handler(Params(req.get("params"), names))
             if "id" not in req:
@@ -183,7 +257,8 @@ class Dispatcher:
         except ChainError as exc:
             err = chain_error_object(exc)
         except Exception:
-            log.exception("rpc handler failed", method=req.get("method") if isinstance(req, dict) else None)
+            method = req.get("method") if isinstance(req, dict) else None
+            log.exception("rpc handler failed", method=shown(method) if isinstance(method, str) else None)
             err = {"code": INTERNAL_ERROR, "message": "internal error"}
         if isinstance(req, dict) and req.get("jsonrpc") == "2.0" and isinstance(req.get("method"), str) \
                 and "id" not in req:
@@ -196,7 +271,7 @@ class Dispatcher:
             return {"jsonrpc": "2.0", "id": None,
                     "error": {"code": PARSE_ERROR, "message": f"JSON nested deeper than {MAX_NESTING}"}}
         try:
-            doc = json.loads(body)
+            doc = parse_json(body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return {"jsonrpc": "2.0", "id": None, "error": {"code": PARSE_ERROR, "message": "parse error"}}
         if isinstance(doc, list):

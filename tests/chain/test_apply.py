@@ -63,7 +63,7 @@ def test_out_of_gas_charges_whole_limit() -> None:
 
 
 @settings(max_examples=25)
-@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 5), st.integers(0, 2 * DEVNET_BALANCE),
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 5), st.integers(1, 2 * DEVNET_BALANCE),
                           st.integers(1, 5)), min_size=1, max_size=25),
        st.integers(1, 3))
 def test_value_is_conserved_over_random_blocks(moves: list[tuple[int, int, int, int]], blocks: int) -> None:

@@ -367,22 +367,29 @@ async def test_send_rejections_carry_stable_codes(still_rpc: Rpc) -> None:
         sign_tx(devnet_account_key(3), 0, fee=1).raw.hex(): ErrorCode.TX_FEE_TOO_LOW,
         sign_tx(devnet_account_key(3), 0, kind="no-such-kind").raw.hex(): ErrorCode.TX_UNKNOWN_KIND,
         sign_tx(devnet_account_key(3), 0, payload="me").raw.hex(): ErrorCode.TX_BAD_PAYLOAD,
+        sign_tx(devnet_account_key(3), 0, amount=0).raw.hex(): ErrorCode.TX_BAD_PAYLOAD,  # a zero transfer
     }
     for hexed, code in cases.items():
         err = await rpc.error("tx.send", {"tx": hexed})
         assert err["code"] == int(code) and err["data"]["name"] == code.name, (code, err)
         assert isinstance(err["data"]["temporary"], bool)
-    # one byte over the cap gets past the param check and is refused by the decoder
-    big = await rpc.error("tx.send", {"tx": "00" * (GENESIS.params.max_tx_bytes + 1)})
-    assert (
-        big["data"]["name"] in ("DECODE_OVERSIZE", "TX_TOO_LARGE")
-        and str(GENESIS.params.max_tx_bytes) in big["message"]
-    )
+    # any transaction over the cap, however far over and however written, answers 209 TX_TOO_LARGE
+    cap = GENESIS.params.max_tx_bytes
+    for hexed in ("00" * (cap + 1), "0x" + "00" * (cap + 1), "0X" + "00" * (cap + 2), "00" * (2 * cap),
+                  "zz" * (cap + 1), "00" * (5 * 1024 * 1024)):
+        big = await rpc.error("tx.send", {"tx": hexed})
+        assert (big["code"], big["data"]["name"]) == (209, "TX_TOO_LARGE"), (len(hexed), big)
+        assert str(cap) in big["message"]
+    # in a batch, an oversize item is refused on its own and the others still go in
+    other = sign_tx(devnet_account_key(7), 0)
+    answers = await rpc.call("tx.sendBatch", {"txs": ["00" * (cap + 1), other.raw.hex(), "0x" + "00" * (3 * cap)]})
+    assert answers[1] == {"hash": bytes(other.hash).hex()}
+    assert [answers[i]["error"]["data"]["name"] for i in (0, 2)] == ["TX_TOO_LARGE"] * 2, answers
     gap = await rpc.error("tx.send", {"tx": sign_tx(devnet_account_key(3), 4).raw.hex()})
     assert gap["data"] == {"name": "TX_NONCE_GAP", "temporary": True, "expected": 0, "got": 4}
     bad = await rpc.error("tx.send", {"tx": flip_signature_bit(good).hex()})
     assert bad["data"]["temporary"] is False and "signature" in bad["message"]
-    assert (await rpc.call("node.status"))["mempool"]["txs"] == 0
+    assert (await rpc.call("node.status"))["mempool"]["txs"] == 1
 
 
 async def test_send_batch_answers_per_item(rpc: Rpc) -> None:
@@ -488,7 +495,6 @@ BAD_PARAMS: list[tuple[str, Any, str]] = [
     ("tx.send", {"tx": 5}, "'tx'"),
     ("tx.send", {"tx": "zz"}, "'tx'"),
     ("tx.send", {"tx": "abc"}, "'tx'"),
-    ("tx.send", {"tx": "00" * (2 * GENESIS.params.max_tx_bytes)}, "'tx'"),
     ("tx.send", {"raw": "00"}, "'raw'"),
     ("tx.sendBatch", {}, "'txs'"),
     ("tx.sendBatch", {"txs": "00"}, "'txs'"),
@@ -587,9 +593,54 @@ async def test_not_a_2_0_request_is_invalid_request(rpc: Rpc, req: Any) -> None:
 
 
 async def test_ids_are_echoed(rpc: Rpc) -> None:
-    for rid in ("abc", 0, -5, 2**60, None):
+    for rid in ("abc", 0, -5, 2**60, None, 1.5, -0.25, 1.0, 1e300, 10**80):
         resp = await rpc.post({"jsonrpc": "2.0", "id": rid, "method": "chain.getHead"})
-        assert check_response(resp.json(), rid)["result"]["chain_id"] == "cairn-devnet"
+        doc = check_response(resp.json(), rid)
+        assert doc["result"]["chain_id"] == "cairn-devnet" and type(doc["id"]) is type(rid), doc["id"]
+    # a fraction comes back as the same JSON number, not null
+    resp = await rpc.post(b'{"jsonrpc":"2.0","id":2.5,"method":"node.status"}', raw=True)
+    assert b'"id":2.5' in resp.content
+
+
+@pytest.mark.parametrize("rid", [b"true", b"[1]", b'{"a":1}', b"1" * 5000, b"1e400", b"-1" + b"0" * 200 + b".5"])
+async def test_an_id_that_is_not_a_string_number_or_null_is_invalid_request(rpc: Rpc, rid: bytes) -> None:
+    resp = await rpc.post(b'{"jsonrpc":"2.0","id":' + rid + b',"method":"node.status"}', raw=True)
+    doc = check_response(resp.json(), None)
+    assert doc["error"]["code"] == INVALID_REQUEST and "id" in doc["error"]["message"], doc
+
+
+@pytest.mark.parametrize("number", [b"9" * 5000, b"-" + b"9" * 5000, b"1" * 101, b"1." + b"5" * 5000,
+                                    b"1e400", b"-1e400", b"1" + b"0" * 400 + b"e-300"])
+async def test_a_valid_json_number_of_any_size_is_invalid_params_not_a_parse_error(rpc: Rpc, number: bytes) -> None:
+    # Valid JSON is never -32700: a number too long to convert cheaply (or past a float's
+    # range) is a value that no param accepts.
+    for method, name in (("chain.getBlock", b"height"), ("chain.getBlock", b"hash"), ("state.getAccount", b"address"),
+                         ("tx.send", b"tx")):
+        body = b'{"jsonrpc":"2.0","id":3,"method":"%s","params":{"%s":%s}}' % (method.encode(), name, number)
+        doc = check_response((await rpc.post(body, raw=True)).json(), 3)
+        assert doc["error"]["code"] == INVALID_PARAMS and f"'{name.decode()}'" in doc["error"]["message"], doc
+    # in a batch too, and the other requests of the batch are answered
+    body = b'[{"jsonrpc":"2.0","id":1,"method":"chain.getBlock","params":[%s]},' \
+           b'{"jsonrpc":"2.0","id":2,"method":"node.status"}]' % number
+    first, second = (await rpc.post(body, raw=True)).json()
+    assert check_response(first, 1)["error"]["code"] == INVALID_PARAMS
+    assert check_response(second, 2)["result"]["chain_id"] == "cairn-devnet"
+
+
+@pytest.mark.parametrize("body", [b'{"jsonrpc":"2.0","id":1,"method":"node.status","params":[NaN]}',
+                                  b'{"jsonrpc":"2.0","id":Infinity,"method":"node.status"}',
+                                  b'[-Infinity]'])
+async def test_nan_and_infinity_are_not_json(rpc: Rpc, body: bytes) -> None:
+    doc = check_response((await rpc.post(body, raw=True)).json(), None)
+    assert doc["error"]["code"] == PARSE_ERROR
+
+
+async def test_error_messages_repeat_at_most_a_short_prefix_of_a_name(rpc: Rpc) -> None:
+    long = "m" * 100_000
+    err = await rpc.error(long)
+    assert err["code"] == METHOD_NOT_FOUND and len(err["message"]) < 200 and "mmm" in err["message"]
+    err = await rpc.error("node.status", {long: 1})
+    assert err["code"] == INVALID_PARAMS and len(err["message"]) < 200
 
 
 async def test_empty_and_oversized_batches(rpc: Rpc) -> None:
