@@ -1,5 +1,8 @@
 """The mempool, without I/O: admission with its exact error codes, the signature cache,
-fee-priority reaping under caps, replacement, eviction, and the re-check after a commit.
+fee-priority reaping under caps, replacement, eviction, the re-check after a commit, the
+per-sender cap, the bounded queue for gossip that arrives ahead of its nonce (junk never
+enters it), and work per operation that does not grow with a sender's queue (counted in
+executed lines, not timed).
 
 Most tests read accounts from a plain dict; the commit tests drive real blocks through
 ``chain.apply.build_block`` and a ``BlockStore`` on ``MemoryKV``, finalized by a real
@@ -9,7 +12,10 @@ Most tests read accounts from a plain dict; the commit tests drive real blocks t
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import sys
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import cbor2
@@ -24,7 +30,7 @@ from chain.errors import ErrorCode, InvalidTransaction
 from chain.kv import MemoryKV
 from chain.state import Account
 from chain.store import BlockStore
-from chain.tx import SignedTx
+from chain.tx import SignedTx, TxBody
 from chain.types import Address, PublicKey32, Signature64
 from genesis.build import build_genesis, make_application
 from genesis.devnet import devnet_account_key, devnet_genesis, devnet_onion, devnet_validator_key
@@ -61,12 +67,15 @@ def pool_factory(accounts: dict[bytes, Account]) -> Callable[..., Mempool]:
     return lambda **kw: pool_over(accounts, **kw)
 
 
-def rejection(pool: Mempool, tx: SignedTx | bytes) -> InvalidTransaction:
-    """Submit ``tx`` expecting a refusal; the pool must be left exactly as it was."""
-    before = (len(pool), pool.size_bytes)
+def rejection(pool: Mempool, tx: SignedTx | bytes, *, queue_future: bool = False) -> InvalidTransaction:
+    """Submit ``tx`` expecting a refusal; the pool (pending and queued) must be left exactly as it was."""
+    before = (len(pool), pool.size_bytes, pool.future_len, pool.future_bytes)
     with pytest.raises(InvalidTransaction) as info:
-        pool.add_raw(tx) if isinstance(tx, bytes) else pool.add(tx)
-    assert (len(pool), pool.size_bytes) == before
+        if isinstance(tx, bytes):
+            pool.add_raw(tx, queue_future=queue_future)
+        else:
+            pool.add(tx, queue_future=queue_future)
+    assert (len(pool), pool.size_bytes, pool.future_len, pool.future_bytes) == before
     return info.value
 
 
@@ -75,8 +84,7 @@ def rejection(pool: Mempool, tx: SignedTx | bytes) -> InvalidTransaction:
 
 def test_admits_a_valid_transfer(pool: Mempool) -> None:
     tx = sign_tx(A, 0, amount=5)
-    admitted = pool.add_raw(tx.raw)
-    assert admitted.hash == tx.hash
+    assert pool.add_raw(tx.raw) == [tx]
     assert pool.get(tx.hash) == tx
     assert len(pool) == 1 and pool.size_bytes == len(tx.raw)
     assert pool.next_nonce(A.address) == 1
@@ -207,7 +215,7 @@ def test_balance_covers_the_sum_over_pending_txs(accounts: dict[bytes, Account])
     pool.add(sign_tx(D, 2, amount=30_000))  # exactly the balance
     assert len(pool) == 3
     # nothing is left for a fourth, not even its fee
-    assert rejection(pool, sign_tx(D, 3, amount=0)).code == ErrorCode.TX_INSUFFICIENT_BALANCE
+    assert rejection(pool, sign_tx(D, 3, amount=1)).code == ErrorCode.TX_INSUFFICIENT_BALANCE
     # another sender is not affected by D's pending spends
     pool.add(sign_tx(A, 0))
 
@@ -299,6 +307,16 @@ def test_reap_gas_cap_skips_a_sender_whose_next_tx_does_not_fit(
     assert names(out, priced) == ["B0", "A0", "C0"]
     assert sum(t.body.gas_limit for t in out) <= 3 * GAS_LIMIT + 1
 
+
+
+def test_reap_lets_one_transaction_over_the_budget_go_first_and_alone(
+    pool: Mempool, priced: dict[str, SignedTx]
+) -> None:
+    # B0 (the best bid, 20_000 gas) is over a 10_000 budget: without lone_gas nothing fits; with
+    # it, B0 goes first, and the rest must fit the budget (none does).
+    assert pool.reap(max_txs=100, max_bytes=10**9, max_gas=GAS_LIMIT // 2) == []
+    out = pool.reap(max_txs=100, max_bytes=10**9, max_gas=GAS_LIMIT // 2, lone_gas=GAS_LIMIT)
+    assert names(out, priced) == ["B0"]
 
 def test_reap_byte_cap(pool: Mempool, priced: dict[str, SignedTx]) -> None:
     cap = len(priced["B0"].raw) + len(priced["A0"].raw) + len(priced["A1"].raw)
@@ -511,8 +529,8 @@ def test_update_leaves_no_transaction_behind_a_dropped_one() -> None:
     genesis = dataclasses.replace(GENESIS, initial_balances=((D.address, 200_000),))
     chain = Chain(genesis)
     pool = Mempool(chain.app, chain.account)
-    d1, d2 = sign_tx(D, 1, amount=60_000), sign_tx(D, 2, amount=0)
-    for tx in (sign_tx(D, 0, amount=0), d1, d2):
+    d1, d2 = sign_tx(D, 1, amount=60_000), sign_tx(D, 2, amount=1)
+    for tx in (sign_tx(D, 0, amount=1), d1, d2):
         pool.add(tx)
     chain.commit([sign_tx(D, 0, amount=120_000)])
     balance = chain.account(D.address).balance
@@ -591,3 +609,352 @@ def test_non_canonical_fixture_really_is_the_same_tx_re_encoded() -> None:
     bent = REJECTIONS["non-canonical CBOR"][0]()
     assert isinstance(bent, bytes) and bent != tx.raw
     assert cbor2.loads(bent) == cbor2.loads(tx.raw)
+
+
+# --- queued ("future") transactions: gossip that arrives ahead of its nonce -----------------
+
+UNFUNDED = devnet_account_key(42)
+BIG = 60_000  # payload bytes of a large transaction
+BIG_GAS = PARAMS.tx_base_gas + PARAMS.tx_byte_gas * (BIG + 400)
+
+
+def queue(pool: Mempool, tx: SignedTx) -> None:
+    """Gossip ``tx`` in ahead of its nonce: it must be held, not admitted."""
+    before = (len(pool), pool.future_len, pool.future_bytes)
+    assert pool.add(tx, queue_future=True) == []
+    assert pool.get(tx.hash) is None and len(pool) == before[0]
+    assert (pool.future_len, pool.future_bytes) == (before[1] + 1, before[2] + len(tx.raw))
+
+
+def test_a_queued_tx_is_promoted_when_the_gap_closes(pool: Mempool) -> None:
+    a0, a1, a2, a3 = (sign_tx(A, n) for n in range(4))
+    queue(pool, a2)
+    queue(pool, a1)
+    assert pool.next_nonce(A.address) == 0  # queued nonces are not pending ones
+    assert rejection(pool, a2, queue_future=True).code == ErrorCode.TX_DUPLICATE
+    assert rejection(pool, a1).code == ErrorCode.TX_DUPLICATE
+    # the missing one arrives: it and the queued ones behind it enter, in nonce order
+    assert pool.add(a0) == [a0, a1, a2]
+    assert (len(pool), pool.future_len, pool.future_bytes) == (3, 0, 0)
+    assert [t.body.nonce for t in pool.reap(**NO_CAPS)] == [0, 1, 2]
+    assert pool.add_raw(a3.raw, queue_future=True) == [a3]  # next in line: admitted, not queued
+
+
+def test_without_queue_future_a_gap_is_refused_as_before(pool: Mempool) -> None:
+    err = rejection(pool, sign_tx(A, 1))
+    assert (err.code, err.details, err.temporary) == (ErrorCode.TX_NONCE_GAP, {"expected": 0, "got": 1}, True)
+
+
+def test_a_gap_beyond_max_future_gap_is_refused(pool_factory: Callable[..., Mempool]) -> None:
+    pool = pool_factory(max_future_gap=2)
+    pool.add(sign_tx(A, 0))
+    queue(pool, sign_tx(A, 3))  # next is 1: two missing
+    err = rejection(pool, sign_tx(A, 4), queue_future=True)
+    assert (err.code, err.details) == (ErrorCode.TX_NONCE_GAP, {"expected": 1, "got": 4})
+
+
+GAPPED_JUNK: dict[str, tuple[Callable[[], SignedTx], ErrorCode]] = {
+    # the red team's case: an unfunded key, a kind nobody knows, 60 KB, far ahead of its nonce
+    "unfunded key, unknown kind, large": (
+        lambda: sign_tx(UNFUNDED, 5, kind="junk", payload=[bytes(BIG)], gas_limit=BIG_GAS),
+        ErrorCode.TX_UNKNOWN_KIND,
+    ),
+    "unfunded key, large bad payload": (
+        lambda: sign_tx(UNFUNDED, 5, payload=[bytes(BIG)], gas_limit=BIG_GAS),
+        ErrorCode.TX_BAD_PAYLOAD,
+    ),
+    "unfunded key, valid transfer": (lambda: sign_tx(UNFUNDED, 5), ErrorCode.TX_INSUFFICIENT_BALANCE),
+    "unknown kind": (lambda: sign_tx(A, 3, kind="mint"), ErrorCode.TX_UNKNOWN_KIND),
+    "bad payload": (lambda: sign_tx(A, 3, payload=[bytes(19), 1]), ErrorCode.TX_BAD_PAYLOAD),
+    "bad signature": (lambda: SignedTx.decode(flip_signature_bit(sign_tx(A, 3))), ErrorCode.TX_BAD_SIGNATURE),
+    "wrong chain": (lambda: sign_tx(A, 3, chain_id="other-chain"), ErrorCode.TX_WRONG_CHAIN),
+    "gas price below the minimum": (lambda: sign_tx(A, 3, fee=GAS_LIMIT - 1), ErrorCode.TX_FEE_TOO_LOW),
+    "gas limit below intrinsic": (
+        lambda: sign_tx(A, 3, gas_limit=PARAMS.tx_base_gas),
+        ErrorCode.TX_GAS_LIMIT,
+    ),
+    "oversize": (lambda: sign_tx(A, 3, payload=[bytes(PARAMS.max_tx_bytes), 1]), ErrorCode.TX_TOO_LARGE),
+    "amount above the balance": (lambda: sign_tx(A, 3, amount=RICH), ErrorCode.TX_INSUFFICIENT_BALANCE),
+}
+
+
+@pytest.mark.parametrize("case", GAPPED_JUNK)
+def test_junk_ahead_of_its_nonce_is_refused_before_it_is_queued(case: str, pool: Mempool) -> None:
+    build, code = GAPPED_JUNK[case]
+    tx = build()
+    assert tx.body.nonce > pool.next_nonce(tx.sender)  # it would be queued if it were valid
+    err = rejection(pool, tx, queue_future=True)  # nothing held, pending or queued
+    assert err.code == code, err.message
+
+
+def test_the_balance_of_a_queued_tx_counts_pending_and_queued_ones(accounts: dict[bytes, Account]) -> None:
+    per_tx = GAS_LIMIT + 30_000
+    accounts[bytes(D.address)] = Account(3 * per_tx, 0)
+    pool = pool_over(accounts)
+    pool.add(sign_tx(D, 0, amount=30_000))
+    queue(pool, sign_tx(D, 2, amount=30_000))
+    # alone it is affordable; behind the pending D0 and the queued D2 it is one unit short
+    err = rejection(pool, sign_tx(D, 3, amount=30_001), queue_future=True)
+    assert err.code == ErrorCode.TX_INSUFFICIENT_BALANCE and err.temporary
+    queue(pool, sign_tx(D, 3, amount=30_000))  # exactly the balance
+    err = rejection(pool, sign_tx(D, 4, amount=1), queue_future=True)
+    assert err.code == ErrorCode.TX_INSUFFICIENT_BALANCE
+
+
+def test_a_queued_tx_that_no_longer_fits_is_dropped_at_promotion(accounts: dict[bytes, Account]) -> None:
+    per_tx = GAS_LIMIT + 30_000
+    accounts[bytes(D.address)] = Account(2 * per_tx, 0)
+    pool = pool_over(accounts)
+    d2 = sign_tx(D, 2, amount=1)
+    queue(pool, d2)  # fits the balance on its own
+    d0, d1 = sign_tx(D, 0, amount=30_000), sign_tx(D, 1, amount=30_000)
+    assert pool.add(d0) == [d0]
+    assert pool.add(d1) == [d1]  # D2 was next; re-checked behind D0 and D1 it cannot pay: dropped
+    assert pool.get(d2.hash) is None and (pool.future_len, pool.future_bytes) == (0, 0)
+    assert pool.next_nonce(D.address) == 2
+
+
+def test_update_promotes_queued_txs_and_drops_stale_ones(accounts: dict[bytes, Account]) -> None:
+    pool = pool_over(accounts)
+    a2, a3, a5, a6 = (sign_tx(A, n) for n in (2, 3, 5, 6))
+    for tx in (a2, a3, a5, a6):
+        queue(pool, tx)
+    assert pool.update() == []  # nothing moved
+    # A's nonces 0..2 were used by transactions that came another way
+    accounts[bytes(A.address)] = Account(RICH, 3)
+    promoted = pool.update()
+    assert promoted == [a3]  # A2 is stale and dropped, A3 is next, A5 still waits for A4
+    assert pool.get(a3.hash) == a3 and pool.get(a2.hash) is None
+    assert (pool.future_len, pool.future_bytes) == (2, len(a5.raw) + len(a6.raw))
+    a4 = sign_tx(A, 4)
+    assert pool.add(a4) == [a4, a5, a6]
+    assert pool.future_len == 0
+
+
+def test_queued_txs_expire_after_future_ttl_commits(pool_factory: Callable[..., Mempool]) -> None:
+    pool = pool_factory(future_ttl_commits=3)
+    b1 = sign_tx(B, 1, price=1)
+    queue(pool, sign_tx(A, 1))
+    pool.update()
+    queue(pool, b1)  # queued one commit later
+    pool.update()
+    b1_again = sign_tx(B, 1, price=2)  # replaces B1 two commits after A1 was queued
+    assert pool.add(b1_again, queue_future=True) == [] and pool.future_len == 2
+    assert pool.update() == []  # A1 is three commits old: dropped
+    assert (pool.future_len, pool.future_bytes) == (1, len(b1_again.raw))
+    pool.update()  # B1's replacement kept B1's age: three commits, dropped too
+    assert (pool.future_len, pool.future_bytes) == (0, 0)
+    b0 = sign_tx(B, 0)
+    assert pool.add(b0) == [b0]  # nothing left to promote
+
+
+def test_a_queued_tx_can_be_replaced_only_with_a_higher_bid(pool: Mempool) -> None:
+    old = sign_tx(A, 1, price=10)
+    queue(pool, old)
+    assert rejection(pool, sign_tx(A, 1, price=10, amount=2), queue_future=True).code == (
+        ErrorCode.TX_REPLACEMENT_UNDERPRICED
+    )
+    new = sign_tx(A, 1, price=11, amount=2)
+    assert pool.add(new, queue_future=True) == []
+    assert (pool.future_len, pool.future_bytes) == (1, len(new.raw))
+    a0 = sign_tx(A, 0)
+    assert pool.add(a0) == [a0, new]
+
+
+def test_the_queue_caps(pool_factory: Callable[..., Mempool]) -> None:
+    a1, a2, a3 = (sign_tx(A, n) for n in (1, 2, 3))
+    pool = pool_factory(max_future_per_sender=2, max_future_txs=3)
+    queue(pool, a1)
+    queue(pool, a2)
+    err = rejection(pool, a3, queue_future=True)
+    assert (err.code, err.details["limit"], err.temporary) == (ErrorCode.MEMPOOL_FULL, "future_sender", True)
+    queue(pool, sign_tx(B, 1))
+    err = rejection(pool, sign_tx(C, 1), queue_future=True)
+    assert (err.code, err.details["limit"], err.temporary) == (ErrorCode.MEMPOOL_FULL, "future_txs", True)
+    # bytes: room for exactly two
+    pool = pool_factory(max_future_bytes=len(a1.raw) + len(a2.raw))
+    queue(pool, a1)
+    queue(pool, a2)
+    err = rejection(pool, sign_tx(B, 1), queue_future=True)
+    assert (err.code, err.details["limit"]) == (ErrorCode.MEMPOOL_FULL, "future_bytes")
+    assert pool.future_bytes <= pool.max_future_bytes
+
+
+def test_a_pending_tx_supersedes_a_queued_one_at_its_nonce(accounts: dict[bytes, Account]) -> None:
+    pool = pool_over(accounts)
+    queued = sign_tx(A, 2, amount=7)
+    queue(pool, queued)
+    pool.add(sign_tx(A, 0))
+    accounts[bytes(A.address)] = Account(RICH, 2)  # A0 and another A1 were committed elsewhere
+    other = sign_tx(A, 2, amount=8)  # admitted before update(): it takes nonce 2
+    assert pool.add(other) == [other]
+    assert pool.future_len == 0 and pool.get(queued.hash) is None
+    assert [t.hash for t in pool.reap(**NO_CAPS)] == [other.hash]
+
+
+# --- per-sender cap -------------------------------------------------------------------------------
+
+
+def test_a_sender_holds_at_most_max_txs_per_sender(accounts: dict[bytes, Account]) -> None:
+    pool = pool_over(accounts, max_txs_per_sender=3)
+    for n in range(3):
+        pool.add(sign_tx(A, n))
+    err = rejection(pool, sign_tx(A, 3))
+    assert (err.code, err.temporary) == (ErrorCode.MEMPOOL_FULL, True)
+    assert err.details == {"limit": "sender", "cap": 3}
+    pool.add(sign_tx(A, 1, price=2))  # a replacement adds nothing
+    pool.add(sign_tx(B, 0))  # other senders are not affected
+    # queued transactions count too
+    pool.add(sign_tx(B, 1))
+    queue(pool, sign_tx(B, 3))
+    err = rejection(pool, sign_tx(B, 4), queue_future=True)
+    assert (err.code, err.details["limit"]) == (ErrorCode.MEMPOOL_FULL, "sender")
+    # after a commit that includes A0 there is room again
+    accounts[bytes(A.address)] = Account(RICH, 1)
+    pool.update()
+    pool.add(sign_tx(A, 3))
+    assert pool.next_nonce(A.address) == 4
+
+
+# --- work per admission does not grow with the sender's queue (finding 9) -----------------------
+
+
+def unsigned(nonce: int, *, price: int = 1, key: Any = A) -> SignedTx:
+    """A transfer with an all-zero signature; the test plants its hash in the pool's signature cache."""
+    body = TxBody(GENESIS.chain_id, nonce, key.public_key, GAS_LIMIT * price, GAS_LIMIT, "transfer",
+                  [bytes(D.address), 1])
+    return SignedTx(body, Signature64(bytes(64)))
+
+
+def lines_run_in_the_mempool(action: Callable[[], object]) -> int:
+    """How many lines of node/mempool.py ``action`` executes (a deterministic measure of work)."""
+    target = inspect.getfile(Mempool)
+    count = 0
+
+    def local(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return local
+
+    def calls(frame: FrameType, event: str, arg: object) -> Any:
+        return local if frame.f_code.co_filename == target else None
+
+    previous = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        action()
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+def work_at_depth(depth: int) -> dict[str, int]:
+    """Lines executed by each mempool operation with ``depth`` transactions of A pending."""
+    accounts = {bytes(A.address): Account(RICH, 0), bytes(B.address): Account(RICH, 0)}
+    pool = pool_over(accounts, max_txs_per_sender=depth + 10)
+    txs = {n: unsigned(n) for n in range(depth + 2)}
+    later = {"replace": unsigned(depth // 2, price=2), "b0": unsigned(0, price=5, key=B)}
+    for tx in (*txs.values(), *later.values()):
+        pool.sig_cache.add(tx.hash)
+    for n in range(depth):
+        pool.add(txs[n])
+    assert len(pool) == depth
+
+    def commit_100() -> None:
+        accounts[bytes(A.address)] = Account(RICH, 100)
+        pool.update()
+
+    def full_pool_evicts() -> None:
+        pool.max_txs = len(pool)
+        pool.add(later["b0"])  # outbids A's tail, which is evicted
+
+    steps: dict[str, Callable[[], object]] = {
+        "admit at the tail": lambda: pool.add(txs[depth]),
+        "next_nonce": lambda: pool.next_nonce(A.address),
+        "replace in the middle": lambda: pool.add(later["replace"]),
+        "reap 100": lambda: pool.reap(max_txs=100, max_bytes=10**9, max_gas=10**15),
+        "update after 100 are included": commit_100,
+        "admit after the commit": lambda: pool.add(txs[depth + 1]),
+        "evict from a full pool": full_pool_evicts,
+    }
+    work = {name: lines_run_in_the_mempool(step) for name, step in steps.items()}
+    assert len(pool) == depth - 100 + 2 and pool.get(txs[depth + 1].hash) is None  # evicted
+    return work
+
+
+def test_work_per_operation_does_not_grow_with_the_senders_queue() -> None:
+    # The red team's case: one funded account with 30,000 pending transactions made every
+    # admission (and next_nonce, reap, update) walk the whole queue.
+    # On that code each count here grew with the depth (admission ~3 lines per pending tx);
+    # now they are equal up to the tail heap's amortized clean-up (a few lines, sometimes).
+    shallow, deep = work_at_depth(1_000), work_at_depth(30_000)
+    assert all(n > 0 for n in shallow.values())
+    assert all(abs(deep[step] - shallow[step]) <= 16 for step in shallow), (shallow, deep)
+
+
+# --- property: pending and queued transactions stay consistent through commits -------------------
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("tx"),
+            st.integers(0, len(SENDERS) - 1),  # sender
+            st.integers(-1, 4),  # nonce relative to the sender's next one
+            st.integers(1, 6),  # gas price
+            st.sampled_from([1, 20_000, 60_000]),  # amount
+            st.booleans(),  # queue_future (gossip) or not (RPC)
+        ),
+        st.tuples(st.just("commit"), st.integers(0, 4)),  # a block with up to this many reaped txs
+    ),
+    max_size=30,
+)
+
+
+@given(
+    balance=st.lists(st.integers(0, 300_000), min_size=3, max_size=3),
+    steps=steps,
+    max_txs=st.integers(1, 12),
+    max_future_txs=st.integers(0, 4),
+    ttl=st.integers(1, 3),
+)
+def test_pending_and_queued_txs_stay_consistent_through_commits(
+    balance: list[int], steps: list[tuple[Any, ...]], max_txs: int, max_future_txs: int, ttl: int
+) -> None:
+    accounts = {bytes(k.address): Account(balance[i], 0) for i, k in enumerate(SENDERS)}
+    pool = pool_over(accounts, max_txs=max_txs, max_txs_per_sender=4, max_future_per_sender=2,
+                     max_future_txs=max_future_txs, future_ttl_commits=ttl)
+    for step in steps:
+        if step[0] == "tx":
+            _, s, offset, price, amount, gossiped = step
+            key = SENDERS[s]
+            nonce = max(0, pool.next_nonce(key.address) + offset)
+            tx = sign_tx(key, nonce, price=price, amount=amount)
+            try:
+                entered = pool.add(tx, queue_future=gossiped)
+            except InvalidTransaction:
+                continue
+            if not entered:  # queued: only gossip, and only ahead of the next nonce
+                assert gossiped and nonce > pool.next_nonce(key.address)
+            else:
+                assert entered[0] == tx
+                assert [t.body.nonce for t in entered] == list(range(nonce, nonce + len(entered)))
+            assert all(pool.get(t.hash) == t for t in entered)
+        else:
+            # the chain includes some reaped transactions and charges at most their whole fee
+            for t in pool.reap(max_txs=step[1], max_bytes=10**9, max_gas=10**15):
+                acct = accounts[bytes(t.sender)]
+                spent = t.body.fee + t.body.payload[1]
+                accounts[bytes(t.sender)] = Account(acct.balance - spent, acct.nonce + 1)
+            promoted = pool.update()
+            assert all(pool.get(t.hash) == t for t in promoted)
+        everything = pool.reap(**NO_CAPS)
+        assert len(everything) == len(pool) <= max_txs  # every pending tx can run, in nonce order
+        assert pool.size_bytes == sum(len(t.raw) for t in everything)
+        assert pool.future_len <= max_future_txs and pool.future_bytes <= pool.max_future_bytes
+        for k in SENDERS:
+            mine = [t for t in everything if t.sender == k.address]
+            account = accounts[bytes(k.address)]
+            assert [t.body.nonce for t in mine] == list(range(account.nonce, account.nonce + len(mine)))
+            assert sum(t.body.fee + t.body.payload[1] for t in mine) <= account.balance
+            assert len(mine) <= 4
