@@ -22,7 +22,7 @@ Typical use in the node::
     blocks = await gossip.request(peer_id, "get_blocks", encode([height, count]))
 """
 
-from node.p2p.gossip import TOPICS, Gossip, RequestError, message_id
+from node.p2p.gossip import TOPICS, Gossip, RequestError, Verdict, message_id
 from node.p2p.handshake import (
     PROTOCOL_VERSION,
     HandshakeError,
@@ -72,6 +72,7 @@ __all__ = [
     "RequestError",
     "SecureConnection",
     "Session",
+    "Verdict",
     "decode_message",
     "encode_message",
     "handshake",

@@ -9,9 +9,13 @@ many peers forward it.  Otherwise the topic's handler is awaited (in the
 connection's reader task: handlers of one peer run in order, and a slow handler
 slows only that peer); then:
 
-* the handler returned: the message is *relayed* to every other peer, unless the
-  topic was subscribed with ``relay=False`` (the owner then validates and
-  forwards it itself with ``publish(..., exclude=source)``);
+* the handler returned ``IGNORE``: the message is not relayed and is forgotten
+  from the "seen" cache, without penalty — it was fine but of no use *now* (for a
+  height we have not reached, say), so a later copy is handled afresh;
+* the handler returned anything else: the message is *relayed* to every other peer,
+  unless the topic was subscribed with ``relay=False`` (the owner then validates and
+  forwards it itself with ``publish(..., exclude=source)`` once it has checked it —
+  the consensus driver and the tx relay do this, so nothing unverified is relayed);
 * it raised a ``ChainError``: the source is reported to the peer manager
   (temporary → small penalty, permanent → ban) and nothing is relayed; after a
   temporary error the message is also forgotten, so it can be accepted later;
@@ -34,6 +38,7 @@ Responses nobody waits for (after a timeout) are dropped.
 
 from __future__ import annotations
 
+import enum
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -65,13 +70,22 @@ from node.p2p.transport import (
 log = structlog.get_logger("cairn.p2p")
 
 GOSSIP_TAG = b"cairn/p2p-gossip/v1"
-TOPICS = ("tx", "proposal", "vote", "evidence", "block")
+TOPICS = ("tx", "proposal", "vote", "commit", "evidence")
 """The topics the node uses (any name up to 64 characters works)."""
 
 _TRANSPORT_REFUSALS = frozenset({"unknown_kind", "busy", "too_large"})
 
-Handler = Callable[[NodeId, bytes], Awaitable[None]]
-"""``await handler(source, data)``; raise ``ChainError`` if ``data`` is invalid."""
+class Verdict(enum.Enum):
+    """What a topic handler may return about a message it did not refuse."""
+
+    ACCEPT = "accept"
+    """Taken (relayed unless the topic was subscribed with ``relay=False``)."""
+    IGNORE = "ignore"
+    """Not taken, through no fault of the sender: not relayed, forgotten from the seen cache."""
+
+
+Handler = Callable[[NodeId, bytes], Awaitable["Verdict | None"]]
+"""``await handler(source, data)``; ``None`` means ``ACCEPT``; raise ``ChainError`` if ``data`` is invalid."""
 Responder = Callable[[NodeId, bytes], Awaitable[bytes]]
 """``await responder(requester, data) -> response data``; raise ``ChainError`` to refuse."""
 PeerWatcher = Callable[[NodeId, bool], None]
@@ -262,13 +276,17 @@ class Gossip:
             counters["gossip_unknown_topic"] += 1
             return
         try:
-            await sub.handler(peer.node_id, data)
+            verdict = await sub.handler(peer.node_id, data)
         except ChainError as exc:
             counters["gossip_invalid"] += 1
             if exc.temporary:
                 self._seen.pop(mid, None)
             log.info("invalid gossip", peer=peer.node_id.hex(), topic=topic, error=str(exc))
             self.peers.report(peer.node_id, exc)
+            return
+        if verdict is Verdict.IGNORE:
+            counters["gossip_ignored"] += 1
+            self._seen.pop(mid, None)
             return
         counters["gossip_delivered"] += 1
         if sub.relay:

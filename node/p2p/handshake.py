@@ -37,8 +37,10 @@ Both sides run the same steps, so either may dial:
    signature being reflected back to its maker.  A dialer that knows whom it
    dialled (``expected``) refuses any other identity; a node refuses itself.
 
-The whole handshake runs under ``timeout``.  Every failure is a ``HandshakeError``
-(reason ``bad_hello``, ``version``, ``wrong_chain``, ``reflected``, ``bad_key``,
+The whole handshake runs under ``timeout`` (default ``DEFAULT_HANDSHAKE_TIMEOUT``,
+5 s: an honest handshake takes one round trip and two signatures, so a peer that
+needs longer is broken or stalling on purpose).  Every failure is a
+``HandshakeError`` (reason ``bad_hello``, ``version``, ``wrong_chain``, ``reflected``, ``bad_key``,
 ``bad_auth``, ``bad_signature``, ``unexpected_peer``, ``self``, ``timeout``,
 ``closed``); no node id is known yet when most of them happen, so they close the
 connection without scoring anyone.
@@ -82,7 +84,8 @@ AUTH_TAG = b"cairn/p2p-auth/v1"
 TRANSCRIPT_TAG = b"cairn/p2p-transcript/v1"
 CHAIN_TAG = b"cairn/p2p-chain/v1"
 KEYS_INFO = b"cairn/p2p-keys/v1"
-DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+DEFAULT_HANDSHAKE_TIMEOUT = 5.0
+"""Seconds; honest handshakes take one round trip and two signatures (milliseconds on a LAN)."""
 
 NodeId = NewType("NodeId", bytes)
 """20 bytes: ``address_of(node public key)``."""
@@ -189,14 +192,17 @@ async def handshake(
     expected: NodeId | None = None,
     timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    reader: BufferedReader | None = None,
 ) -> Session:
     """Run the handshake on ``stream`` (see the module docstring); ``HandshakeError`` if refused.
 
-    The caller owns ``stream`` and closes it on failure.
+    The caller owns ``stream`` and closes it on failure.  ``reader``, if given, must be a
+    fresh ``BufferedReader`` over ``stream``; the caller can watch its ``received`` count
+    while the handshake runs (the session keeps using it afterwards).
     """
     try:
         with trio.fail_after(timeout):
-            return await _handshake(stream, key, chain_id, expected, max_frame_size)
+            return await _handshake(stream, key, chain_id, expected, max_frame_size, reader)
     except trio.TooSlowError:
         raise HandshakeError("timeout", f"handshake took longer than {timeout}s", temporary=True) from None
     except trio.BrokenResourceError as exc:
@@ -206,9 +212,14 @@ async def handshake(
 
 
 async def _handshake(
-    stream: trio.abc.Stream, key: PrivateKey, chain_id: str, expected: NodeId | None, max_frame_size: int
+    stream: trio.abc.Stream,
+    key: PrivateKey,
+    chain_id: str,
+    expected: NodeId | None,
+    max_frame_size: int,
+    reader: BufferedReader | None,
 ) -> Session:
-    reader = BufferedReader(stream)
+    reader = reader or BufferedReader(stream)
     eph = X25519PrivateKey.generate()
     ours = eph.public_key().public_bytes_raw()
     await stream.send_all(encode_hello(Hello(PROTOCOL_VERSION, chain_hash(chain_id), ours)))

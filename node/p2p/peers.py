@@ -11,10 +11,38 @@ Decisions:
   connection dialled by the smaller node id, so they agree without talking; when
   a second connection arrives in the same direction the newer wins (the old one
   is most likely half-open after a restart).
-* **Limits.**  At most ``max_pending_handshakes`` inbound handshakes at a time and
-  ``max_inbound`` inbound connections (persistent peers are exempt: a validator
-  must not be locked out by strangers); at most ``max_outbound`` dial loops hold
-  a connection or a dial attempt at once.
+* **One path.**  Every connection — accepted, dialled, or handed over as any
+  ``trio.abc.Stream`` through ``serve_stream`` (tests run nodes over memory
+  streams) — goes through ``serve_stream``: IP ban and handshake slot (inbound
+  only), handshake, refusal checks, then the connection until it closes.
+* **Handshake slots.**  An inbound connection holds a *handshake slot* from
+  accept until its handshake ends (at most ``handshake_timeout``, default 5 s;
+  honest handshakes take one round trip).  Strangers share
+  ``max_pending_handshakes`` slots (default 16), one address at most
+  ``max_pending_handshakes_per_ip`` of them (default 8).  Connections from the
+  address of a configured persistent peer — only where that peer's host is
+  written as a non-loopback IP, since a devnet puts everyone on 127.0.0.1 —
+  may also use ``reserved_handshakes`` more (default 4), which strangers can
+  neither take nor evict; all together never hold more than
+  ``max_pending_handshakes + reserved_handshakes``.  Streams that are not
+  sockets count under the host their caller names (``serve_stream``).  When a newcomer finds its slots full it does not
+  wait: it *evicts* a pending handshake that has run at least
+  ``handshake_evict_after`` (default 1 s) — from its own address if that
+  address is at its cap, else from any stranger (or anyone, for a reserved
+  address) — choosing first one that has not sent a single byte, then one
+  from the address with the most pending handshakes, then the oldest.  Only
+  when every candidate is younger than that is the newcomer refused
+  (``refused_busy_ip`` / ``refused_busy``).  So idle or trickling connections
+  can delay an honest peer by at most ``handshake_evict_after`` plus its dial
+  backoff, and an honest handshake, once admitted, finishes long before it
+  could be evicted.  Evictions count as ``handshake_evicted``.
+* **Connection limits.**  At most ``max_inbound`` inbound connections (default
+  40) and at most ``max_inbound_per_ip`` from one address (default 8); peers
+  whose node id is a configured persistent peer are exempt from both (a
+  validator must not be locked out by strangers), and a node that reconnects
+  replaces its old connection rather than counting twice.  At most
+  ``max_outbound`` dial loops (default 10) hold a connection or a dial attempt
+  at once.
 * **Dialling.**  A persistent peer is redialled after every failure with
   exponential backoff (``backoff_initial`` doubling to ``backoff_max``, ±25 %
   jitter); the backoff resets once a connection has lasted ``backoff_max``.  A
@@ -30,7 +58,8 @@ Decisions:
   immediate ban) for a permanent one.  Reaching ``ban_threshold`` disconnects
   the peer and bans its id for ``ban_duration``.  Transport failures (a frame
   that fails authentication, an oversize frame, a malformed message) are
-  reported like any other permanent error.
+  reported like any other permanent error; a stream that ends inside a frame is
+  a disconnect (a crash, a cut link), not a fault, and costs nothing.
 * **Bans** are by node id (automatic, above) and by IP (``ban_ip``, or
   automatically after ``ip_ban_strikes`` node-id bans from one non-loopback
   address: a devnet puts every node on 127.0.0.1, and one bad node must not cut
@@ -49,7 +78,7 @@ import random
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
@@ -72,6 +101,7 @@ from node.p2p.transport import (
     DEFAULT_MAX_FRAME_SIZE,
     TAG_SIZE,
     Auth,
+    BufferedReader,
     FrameError,
     Message,
     Ping,
@@ -131,8 +161,17 @@ class PeerConfig:
     persistent_peers: tuple[str, ...] = ()
     """``ID@host:port`` entries dialled for as long as the node runs."""
     max_inbound: int = 40
+    max_inbound_per_ip: int = 8
+    """Established inbound connections from one address (persistent peers exempt)."""
     max_outbound: int = 10
     max_pending_handshakes: int = 16
+    """Inbound handshakes in progress at once, from strangers (see the module docstring)."""
+    max_pending_handshakes_per_ip: int = 8
+    """Inbound handshakes in progress at once from one address."""
+    reserved_handshakes: int = 4
+    """Extra handshake slots for addresses of persistent peers given as non-loopback IPs."""
+    handshake_evict_after: float = 1.0
+    """A pending handshake at least this old may be evicted to make room for a newcomer."""
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
     dial_timeout: float = 10.0
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
@@ -151,8 +190,20 @@ class PeerConfig:
     def __post_init__(self) -> None:
         if not TAG_SIZE < self.max_frame_size < 2**32:
             raise ValueError("max_frame_size must be between 17 bytes and 4 GiB")
-        if min(self.max_inbound, self.max_outbound, self.max_pending_handshakes, self.send_queue_size) < 1:
+        limits = (
+            self.max_inbound,
+            self.max_inbound_per_ip,
+            self.max_outbound,
+            self.max_pending_handshakes,
+            self.max_pending_handshakes_per_ip,
+            self.send_queue_size,
+        )
+        if min(limits) < 1:
             raise ValueError("connection limits and the send queue size must be at least 1")
+        if self.reserved_handshakes < 0 or self.handshake_evict_after < 0 or self.handshake_timeout <= 0:
+            raise ValueError(
+                "reserved_handshakes and handshake_evict_after must be >= 0, handshake_timeout positive"
+            )
         if self.ban_threshold <= 0 or self.backoff_initial <= 0 or self.backoff_max < self.backoff_initial:
             raise ValueError(
                 "ban_threshold and backoff_initial must be positive, backoff_max >= backoff_initial"
@@ -180,6 +231,31 @@ class PeerInfo:
             "score": self.score,
             "since": int(self.since),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class PendingHandshake:
+    """One inbound connection still in its handshake (``PeerManager.pending_handshakes``)."""
+
+    address: tuple[str, int]
+    ip: str
+    age: float
+    """Seconds since it took its slot."""
+    bytes_received: int
+    reserved: bool
+    """From a persistent peer's address (may use the reserved slots)."""
+
+
+@dataclass(eq=False)
+class _Slot:
+    """A handshake slot held by one inbound connection."""
+
+    address: tuple[str, int]
+    ip: str
+    reserved: bool
+    reader: BufferedReader
+    started: float
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
 
 
 class Peer:
@@ -254,6 +330,27 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _canonical_ip(host: str) -> str | None:
+    """``host`` as a normalised IP (IPv4-mapped IPv6 as IPv4); None if it is not an IP literal."""
+    try:
+        addr = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(addr)
+
+
+def _remote_ip(stream: trio.abc.Stream) -> str | None:
+    """The numeric remote address of a socket stream; None for any other stream."""
+    if isinstance(stream, trio.SocketStream):
+        try:
+            return str(stream.socket.getpeername()[0])
+        except OSError:
+            return None
+    return None
+
+
 def _remember(table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
     table[key] = value
     table.move_to_end(key)
@@ -286,12 +383,18 @@ class PeerManager:
         self._nursery: trio.Nursery | None = None
         self._peers: dict[NodeId, Peer] = {}
         self._persistent_ids: set[NodeId] = set()
+        self._reserved_ips: set[str] = set()
+        """Non-loopback IPs of persistent peers: their connections may use the reserved slots."""
+        self._pending: dict[_Slot, None] = {}
+        """Inbound connections in their handshake, oldest first."""
+        self._configured = [parse_peer_address(text) for text in self.config.persistent_peers]
+        for target in self._configured:
+            self._note_persistent(target)
         self._banned_ids: OrderedDict[NodeId, float] = OrderedDict()
         self._banned_ips: OrderedDict[str, float] = OrderedDict()
         self._penalties: OrderedDict[NodeId, tuple[float, float]] = OrderedDict()
         self._ip_strikes: OrderedDict[str, int] = OrderedDict()
         self._outbound = trio.CapacityLimiter(self.config.max_outbound)
-        self._handshaking = 0
 
     def set_router(self, router: Router) -> None:
         self._router = router
@@ -319,8 +422,8 @@ class PeerManager:
                             trio.serve_listeners, self._handle_inbound, listeners, handler_nursery=nursery
                         )
                     )
-                for text in cfg.persistent_peers:
-                    self.add_peer(text)
+                for target in self._configured:
+                    self.add_peer(target)
                 log.info("p2p started", node_id=self.node_id.hex(), listen=self.listen_addresses)
                 task_status.started(self.listen_addresses)
                 await trio.sleep_forever()
@@ -332,10 +435,16 @@ class PeerManager:
         if self._nursery is None:
             raise RuntimeError("PeerManager.add_peer needs the service running")
         target = parse_peer_address(address) if isinstance(address, str) else address
-        if target.node_id is not None:
-            self._persistent_ids.add(target.node_id)
+        self._note_persistent(target)
         self._nursery.start_soon(self._dial_loop, target)
         return target
+
+    def _note_persistent(self, target: PeerAddress) -> None:
+        if target.node_id is not None:
+            self._persistent_ids.add(target.node_id)
+        ip = _canonical_ip(target.host)
+        if ip is not None and not _is_loopback(ip):
+            self._reserved_ips.add(ip)
 
     # --- queries -----------------------------------------------------------------
 
@@ -351,6 +460,14 @@ class PeerManager:
                 p.since,
             )
             for p in sorted(self._peers.values(), key=lambda p: p.node_id)
+        ]
+
+    def pending_handshakes(self) -> list[PendingHandshake]:
+        """The inbound connections still in their handshake, oldest first."""
+        now = trio.current_time()
+        return [
+            PendingHandshake(s.address, s.ip, now - s.started, s.reader.received, s.reserved)
+            for s in self._pending
         ]
 
     def get(self, node_id: NodeId) -> Peer | None:
@@ -447,26 +564,112 @@ class PeerManager:
 
     # --- connections -------------------------------------------------------------
 
+    async def serve_stream(
+        self,
+        stream: trio.abc.Stream,
+        *,
+        direction: Direction,
+        expected: NodeId | None = None,
+        address: tuple[str, int] = ("memory", 0),
+    ) -> NodeId | None:
+        """Handshake over ``stream``, then serve the connection until it closes.
+
+        The one path of every connection: accepted and dialled TCP streams come here,
+        and so can any other ``trio.abc.Stream`` (tests connect nodes over memory
+        streams).  ``direction`` is who opened it: ``INBOUND`` streams are checked
+        against IP bans and need a handshake slot (see the module docstring);
+        ``expected`` refuses any other identity.  ``address`` is the remote
+        ``(host, port)``; for a socket the IP that bans and per-address limits match
+        is read from the socket, for other streams it is ``address[0]`` — so give
+        each memory connection its own host when more than the per-address limits
+        (``max_pending_handshakes_per_ip``, ``max_inbound_per_ip``) meet at one node.
+
+        Returns the peer's node id once the handshake succeeded (even if the peer was
+        then refused, or the connection has since closed), or None when no handshake
+        completed.  Always closes ``stream``.
+        """
+        try:
+            ip = _remote_ip(stream) or address[0]
+            if direction is Direction.INBOUND:
+                session = await self._inbound_handshake(stream, ip, address, expected)
+            else:
+                session = await self._handshake(stream, expected)
+            if session is None:
+                return None
+            await self._run_connection(session, address, ip, direction)
+            return session.peer.node_id
+        finally:
+            await trio.aclose_forcefully(stream)
+
     async def _handle_inbound(self, stream: trio.SocketStream) -> None:
         try:
             host, port = stream.socket.getpeername()[:2]
         except OSError:
+            await trio.aclose_forcefully(stream)
             return
-        if self.is_ip_banned(host):
-            self.counters["refused_ip_banned"] += 1
-            return
-        if self._handshaking >= self.config.max_pending_handshakes:
-            self.counters["refused_busy"] += 1
-            return
-        self._handshaking += 1
-        try:
-            session = await self._handshake(stream, None)
-        finally:
-            self._handshaking -= 1
-        if session is not None:
-            await self._run_connection(session, (str(host), int(port)), Direction.INBOUND)
+        await self.serve_stream(stream, direction=Direction.INBOUND, address=(str(host), int(port)))
 
-    async def _handshake(self, stream: trio.abc.Stream, expected: NodeId | None) -> Session | None:
+    async def _inbound_handshake(
+        self, stream: trio.abc.Stream, ip: str, address: tuple[str, int], expected: NodeId | None
+    ) -> Session | None:
+        if self.is_ip_banned(ip):
+            self.counters["refused_ip_banned"] += 1
+            return None
+        slot = self._take_slot(ip, address, BufferedReader(stream))
+        if slot is None:
+            return None
+        try:
+            with slot.scope:
+                return await self._handshake(stream, expected, slot.reader)
+            return None  # evicted
+        finally:
+            self._pending.pop(slot, None)
+
+    def _take_slot(self, ip: str, address: tuple[str, int], reader: BufferedReader) -> _Slot | None:
+        """A handshake slot for a newcomer from ``ip``, evicting a stalled one if need be; None if refused."""
+        cfg = self.config
+        canonical = _canonical_ip(ip)
+        reserved = canonical is not None and canonical in self._reserved_ips
+        same_ip = [s for s in self._pending if s.ip == ip]
+        if len(same_ip) >= cfg.max_pending_handshakes_per_ip:
+            if not self._evict(same_ip):
+                self.counters["refused_busy_ip"] += 1
+                return None
+        elif reserved:
+            if len(self._pending) >= cfg.max_pending_handshakes + cfg.reserved_handshakes:
+                if not self._evict(list(self._pending)):
+                    self.counters["refused_busy"] += 1
+                    return None
+        else:
+            strangers = [s for s in self._pending if not s.reserved]
+            full = (
+                len(strangers) >= cfg.max_pending_handshakes
+                or len(self._pending) >= cfg.max_pending_handshakes + cfg.reserved_handshakes
+            )
+            if full and not self._evict(strangers):
+                self.counters["refused_busy"] += 1
+                return None
+        slot = _Slot(address, ip, reserved, reader, trio.current_time())
+        self._pending[slot] = None
+        return slot
+
+    def _evict(self, candidates: list[_Slot]) -> bool:
+        """Evict the most stalled candidate that has run ``handshake_evict_after``; False if none has."""
+        oldest_allowed = trio.current_time() - self.config.handshake_evict_after
+        eligible = [s for s in candidates if s.started <= oldest_allowed]
+        if not eligible:
+            return False
+        per_ip = Counter(s.ip for s in self._pending)
+        victim = min(eligible, key=lambda s: (s.reader.received > 0, -per_ip[s.ip], s.started))
+        del self._pending[victim]
+        victim.scope.cancel()
+        self.counters["handshake_evicted"] += 1
+        log.info("handshake evicted", ip=victim.ip, bytes=victim.reader.received)
+        return True
+
+    async def _handshake(
+        self, stream: trio.abc.Stream, expected: NodeId | None, reader: BufferedReader | None = None
+    ) -> Session | None:
         cfg = self.config
         try:
             return await handshake(
@@ -476,6 +679,7 @@ class PeerManager:
                 expected=expected,
                 timeout=cfg.handshake_timeout,
                 max_frame_size=cfg.max_frame_size,
+                reader=reader,
             )
         except ChainError as exc:
             reason = exc.reason if isinstance(exc, HandshakeError) else "other"
@@ -483,18 +687,21 @@ class PeerManager:
             log.info("handshake failed", reason=reason, error=str(exc))
             return None
 
-    def _refusal(self, node_id: NodeId, direction: Direction) -> str | None:
+    def _refusal(self, node_id: NodeId, direction: Direction, ip: str) -> str | None:
         if node_id == self.node_id:
             return "self"
         if self.is_banned(node_id):
             return "banned"
-        if (
-            direction is Direction.INBOUND
-            and node_id not in self._persistent_ids
-            and sum(1 for p in self._peers.values() if p.direction is Direction.INBOUND)
-            >= self.config.max_inbound
-        ):
-            return "full"
+        if direction is Direction.INBOUND and node_id not in self._persistent_ids:
+            # A node that reconnects replaces its old connection, so that one does not count.
+            inbound = [
+                p for p in self._peers.values() if p.direction is Direction.INBOUND and p.node_id != node_id
+            ]
+            if len(inbound) >= self.config.max_inbound:
+                return "full"
+            same_ip = [p for p in inbound if p.ip == ip and p.node_id not in self._persistent_ids]
+            if len(same_ip) >= self.config.max_inbound_per_ip:
+                return "full_ip"
         return None
 
     def _new_wins(self, existing: Peer, new: Peer) -> bool:
@@ -503,20 +710,15 @@ class PeerManager:
         dialer = self.node_id if new.direction is Direction.OUTBOUND else new.node_id
         return dialer == min(self.node_id, new.node_id)
 
-    async def _run_connection(self, session: Session, address: tuple[str, int], direction: Direction) -> None:
+    async def _run_connection(
+        self, session: Session, address: tuple[str, int], ip: str, direction: Direction
+    ) -> None:
         node_id = session.peer.node_id
-        refusal = self._refusal(node_id, direction)
+        refusal = self._refusal(node_id, direction, ip)
         if refusal is not None:
             self.counters[f"refused_{refusal}"] += 1
             log.info("peer refused", peer=node_id.hex(), reason=refusal, direction=str(direction))
             return
-        ip = address[0]
-        stream = session.conn.stream
-        if isinstance(stream, trio.SocketStream):
-            try:
-                ip = str(stream.socket.getpeername()[0])
-            except OSError:
-                pass
         peer = Peer(session, address, ip, direction, self._wall_clock(), self.config.send_queue_size)
         existing = self._peers.get(node_id)
         if existing is not None:
@@ -565,6 +767,10 @@ class PeerManager:
                 if self._router is not None:
                     await self._router.handle(peer, msg)
         except ChainError as exc:
+            if isinstance(exc, FrameError) and exc.reason == "truncated":
+                # The stream ended mid-frame: a crash or a cut connection, which honest peers have.
+                self.counters["truncated_frames"] += 1
+                return
             self.counters["bad_frames" if isinstance(exc, FrameError) else "bad_messages"] += 1
             log.info("peer sent invalid data", peer=peer.node_id.hex(), error=str(exc))
             self.report(peer.node_id, exc)
@@ -627,11 +833,6 @@ class PeerManager:
             self.counters["dial_failed"] += 1
             log.debug("dial failed", peer=str(target), error=str(exc))
             return None
-        try:
-            session = await self._handshake(stream, expected)
-            if session is None:
-                return None
-            await self._run_connection(session, (target.host, target.port), Direction.OUTBOUND)
-            return session.peer.node_id
-        finally:
-            await trio.aclose_forcefully(stream)
+        return await self.serve_stream(
+            stream, direction=Direction.OUTBOUND, expected=expected, address=(target.host, target.port)
+        )

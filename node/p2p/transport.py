@@ -256,6 +256,8 @@ class BufferedReader:
     def __init__(self, stream: trio.abc.ReceiveStream) -> None:
         self._stream = stream
         self._buf = bytearray()
+        self.received = 0
+        """Bytes read from the stream so far (the peer manager ranks stalled handshakes by it)."""
 
     async def receive_exactly(self, n: int) -> bytes | None:
         """``n`` bytes; None on a clean end of stream before the first of them."""
@@ -266,6 +268,7 @@ class BufferedReader:
                 if not self._buf:
                     return None
                 raise FrameError("truncated", "stream ended inside a frame", temporary=True)
+            self.received += len(chunk)
             self._buf += chunk
         out = bytes(self._buf[:n])
         del self._buf[:n]

@@ -1,18 +1,22 @@
-"""Shared helpers for the p2p tests: fast configs, in-process nodes on loopback, a frame proxy."""
+"""Shared helpers for the p2p tests: fast configs, in-process nodes on loopback or over memory
+streams, a frame proxy."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import count
 from typing import Any
 
 import trio
+import trio.testing
 
 from chain.errors import ChainError
 from chain.keys import PrivateKey
 from node.p2p.gossip import Gossip
 from node.p2p.handshake import HELLO_SIZE, NodeId, Session, handshake
-from node.p2p.peers import PeerConfig, PeerManager
+from node.p2p.peers import Direction, PeerConfig, PeerManager
 from node.p2p.transport import HEADER_SIZE, BufferedReader
 
 CHAIN = "cairn-p2p-test"
@@ -76,6 +80,26 @@ async def start_node(
     **config: Any,
 ) -> Node:
     """Start a node listening on a free loopback port; its handlers record into ``received``."""
+    node = make_node(label, topics=topics, key=key, chain_id=chain_id, **config)
+    peers = node.peers
+
+    async def run(task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED) -> None:
+        with node.cancel_scope:
+            await peers.run(task_status=task_status)
+
+    await nursery.start(run)
+    return node
+
+
+def make_node(
+    label: str,
+    *,
+    topics: tuple[str, ...] = ("tx",),
+    key: PrivateKey | None = None,
+    chain_id: str = CHAIN,
+    **config: Any,
+) -> Node:
+    """A node that is not running yet; its handlers record into ``received``."""
     key = key or node_key(label)
     peers = PeerManager(key, chain_id, fast_config(**config))
     node = Node(label, key, peers, Gossip(peers))
@@ -85,13 +109,65 @@ async def start_node(
             node.received.append((topic, source, data))
 
         node.gossip.subscribe(topic, record)
-
-    async def run(task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED) -> None:
-        with node.cancel_scope:
-            await peers.run(task_status=task_status)
-
-    await nursery.start(run)
     return node
+
+
+def memory_node(label: str, **kw: Any) -> Node:
+    """A node with no sockets at all (``listen_port=None``, no persistent peers unless given):
+    connect it to others with ``link_memory``.  Nothing needs to run first."""
+    return make_node(label, listen_port=None, **kw)
+
+
+@dataclass
+class Link:
+    """One connection over ``trio.testing.memory_stream_pair``, each end run by ``serve_stream``."""
+
+    dialer_result: NodeId | None = None
+    listener_result: NodeId | None = None
+    ended: int = 0
+    """How many of the two ``serve_stream`` calls have returned."""
+
+
+_memory_hosts = count(1)
+
+
+def link_memory(
+    nursery: trio.Nursery, dialer: Node, listener: Node, *, address: tuple[str, int] | None = None
+) -> Link:
+    """Connect ``dialer`` (outbound, expecting ``listener``'s id) to ``listener`` (inbound, seeing the
+    dialer at ``address``) over a memory stream pair.
+
+    By default each link gets a host of its own (``memory-N``), so the per-address limits
+    do not lump all memory connections together; pass ``address`` to share one.
+    """
+    if address is None:
+        address = (f"memory-{next(_memory_hosts)}", 0)
+    left, right = trio.testing.memory_stream_pair()
+    link = Link()
+
+    async def dial() -> None:
+        link.dialer_result = await dialer.peers.serve_stream(
+            left, direction=Direction.OUTBOUND, expected=listener.node_id
+        )
+        link.ended += 1
+
+    async def accept() -> None:
+        link.listener_result = await listener.peers.serve_stream(
+            right, direction=Direction.INBOUND, address=address
+        )
+        link.ended += 1
+
+    nursery.start_soon(dial)
+    nursery.start_soon(accept)
+    return link
+
+
+def open_memory_stub(nursery: trio.Nursery, node: Node, address: tuple[str, int]) -> trio.abc.Stream:
+    """An inbound memory connection to ``node`` from ``address``; the caller holds (and drives) the other
+    end, e.g. sends nothing, the way an attacker holds a handshake slot."""
+    ours, theirs = trio.testing.memory_stream_pair()
+    nursery.start_soon(partial(node.peers.serve_stream, theirs, direction=Direction.INBOUND, address=address))
+    return ours
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
