@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench soak clean venv toolchain contracts
+.PHONY: run test lint bench soak floods clean venv toolchain contracts
 
 venv: $(STAMP)
 
@@ -44,6 +44,10 @@ lint: $(STAMP)
 ## Benchmarks; figures go to docs/BENCHMARKS.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## A 4-validator devnet under each flood of the red team's report; figures for docs/RELIABILITY.md.
+floods: $(STAMP)
+	$(BIN)/python -m bench.floods
 
 ## Long randomized runs: 2,000 Hypothesis examples, 2,000 simulator seeds, 40 crash rounds.
 soak: $(STAMP)

@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 
-BENCHES = ["transfers", "proofs", "network", "vm"]
+BENCHES = ["transfers", "mempool", "proofs", "network", "vm", "compile"]
 
 
 def main() -> int:

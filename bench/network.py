@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from genesis.build import build_genesis
 from genesis.devnet import devnet_account_key, devnet_genesis, devnet_onion, devnet_validator_key
 from node.db import LevelDBKV
 from node.home import Home
+from node.network import free_base
 
 CAIRN = str(Path(sys.executable).parent / "cairn")
 N_TXS = int(os.environ.get("BENCH_NET_TXS", "2000"))
@@ -42,21 +42,6 @@ SYNC_BLOCKS = int(os.environ.get("BENCH_SYNC_BLOCKS", "10000"))
 SYNC_TXS = int(os.environ.get("BENCH_SYNC_TXS", "5"))
 
 
-def _base() -> int:
-    for base in range(41_000, 60_000, 89):
-        try:
-            socks = []
-            for p in [base + 10 * i + d for i in range(5) for d in (0, -1)]:
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free ports")
 
 
 def _rpc(url: str, method: str, **params: Any) -> Any:
@@ -95,7 +80,7 @@ def transfers(keys: list[PrivateKey], n: int, chain_id: str, nonces: dict[int, i
 
 
 def network_rate(tmp: Path) -> tuple[float, float, float]:
-    base = _base()
+    base = free_base(5, start=41_000)
     subprocess.run([CAIRN, "init", "--devnet", "--validators", "4", "--home", str(tmp / "net"),
                     "--rpc-laddr", f"127.0.0.1:{base}"], check=True, capture_output=True)
     procs = []
@@ -142,7 +127,7 @@ def network_rate(tmp: Path) -> tuple[float, float, float]:
 
 
 def sync_rate(tmp: Path) -> tuple[float, float]:
-    base = _base()
+    base = free_base(5, start=41_000)
     genesis = devnet_genesis(1)
     home = Home(tmp / "src")
     subprocess.run([CAIRN, "init", "--devnet", "--home", str(home.path), "--rpc-laddr", f"127.0.0.1:{base}",

@@ -1,43 +1,59 @@
 """The BFT consensus driver: the one task that owns round state and commits blocks.
 
-It runs ``chain.consensus.step`` over events from the network, its timers and
-itself, and carries out the actions (CometBFT's receive routine, in trio):
+It runs ``chain.consensus.step`` over events from the network, its timers and itself, and
+carries out the actions (CometBFT's receive routine, in trio).  Around it, each with one
+job: ``node.executor.BlockExecutor`` (the one path that builds, validates and commits
+blocks), ``node.blocksync.BlockSync`` (catching up), ``node.evidence.EvidencePool`` and
+``node.txrelay.TxRelay``.
 
-* every input is appended to the WAL (``node.wal``) before ``step`` sees it;
-* a vote or proposal intent is signed through ``node.privval`` (which persists
-  the last signed height/round/step before releasing anything), gossiped, and
-  fed back to the state machine;
-* ``ValidateBlock`` runs ``apply_block`` on the head state; ``RequestProposalValue``
-  builds a block from the mempool and the evidence pool;
-* ``CommitBlock`` writes the block and its commit in one batch, re-checks the
-  mempool, gossips the decision, and starts the next height;
-* a node that is behind asks peers for blocks (``get_blocks``) and applies them
-  with their commits — through this same task, so there is still one writer.
+**Verify, then store, relay or act.**  A consensus message from a peer passes two gates:
+
+1. *The reader gate* (in the peer's connection task, before the message is queued): the
+   bytes decode strictly within their caps; the message is for the height being decided
+   (older: ignored; newer: ignored, and block sync is woken); ``screen_vote`` /
+   ``screen_proposal`` (pure functions of the round state: signer in this height's set,
+   signature, the proposer of that round, the round window) keep it; a proposal's block is
+   decoded only after its signature checked, once, and must hash to what the proposal
+   signs; a commit must verify against this height's validators and its block must hash
+   to the ``block_hash`` it signs.
+2. *The step gate*: ``step`` decides again on the state it then has.  Only an event that
+   changed the round state is written to the WAL, its block kept by the executor, and the
+   message relayed (to every peer but its source; the topics are subscribed with
+   ``relay=False``).
+
+A message that fails a check no honest node fails (``Rejected`` by ``step``, or
+``InvalidConsensusMessage`` at the reader gate) gets its sender banned; one that is merely
+stale or early is ignored without penalty (``Verdict.IGNORE``: a later copy is taken
+afresh, so our peers' periodic re-gossip delivers it once we are ready).  Messages queued
+from a peer that has since been banned are dropped unprocessed.
+
+The WAL (``node.wal``) therefore holds only inputs that moved the state — at most two
+proposals per round (``MAX_PROPOSALS_PER_ROUND``) for rounds up to one ahead, the votes
+the state machine keeps, this node's own values and timeouts — and replaying it through
+``step`` rebuilds the same state.  ``step`` is pure, so running it before the WAL write
+changes nothing a crash can observe: no action is carried out before its input is logged.
 
 Gossip topics: ``proposal`` (``[proposal, block]``), ``vote``, ``commit``
-(``[block, commit]``), ``evidence`` (``staking.DoubleSign`` bytes), ``tx``.
-Requests: ``status`` → ``[head_height]``, ``get_blocks [from, count]`` →
-``[[block, commit], ...]``.
-
-On restart the WAL of the current height is replayed through ``step`` (its
-actions dropped), then ``Resume`` re-emits whatever may have been lost.
+(``[block, commit]``), ``evidence`` (``staking.DoubleSign`` bytes), ``tx`` (``TxRelay``).
+On restart the WAL of the current height is replayed through ``step`` (its actions
+dropped), then ``Resume`` re-emits whatever may have been lost.
 """
 
 from __future__ import annotations
 
 import collections
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
 import trio
 
-from chain.apply import apply_block, build_block
 from chain.block import PREVOTE, Block, Commit, verify_commit, vote_digest
-from chain.codec import decode, encode, expect_array, expect_bytes, expect_int
+from chain.codec import decode, encode, expect_array, expect_bytes
 from chain.consensus import (
+    Admission,
     BlockValidity,
     CommitBlock,
     CommitReceived,
@@ -61,49 +77,45 @@ from chain.consensus import (
     ValidateBlock,
     Vote,
     VoteReceived,
+    screen_proposal,
+    screen_vote,
     step,
 )
-from chain.consensus.types import proposal_digest
-from chain.errors import ChainError, DecodeError, ErrorCode, InvalidTransaction
+from chain.consensus.types import MAX_PROPOSAL_BYTES, proposal_digest
+from chain.errors import ChainError, InvalidConsensusMessage
 from chain.keys import PrivateKey
-from chain.module import BlockEnv
 from chain.onion import Onion
-from chain.staking import (
-    VALIDATORS_KEY,
-    DoubleSign,
-    SignedVote,
-    apply_evidence,
-    load_set,
-    set_start_height,
-    staking_of,
-)
-from chain.tx import SignedTx
-from chain.types import Hash32, Signature64
+from chain.staking import VALIDATORS_KEY, DoubleSign, SignedVote, load_set, set_start_height
+from chain.types import Address, Hash32, Signature64
+from node.blocksync import MAX_COMMIT_BYTES, BlockSync, SyncedBlock
 from node.chain_service import ChainService
+from node.consensus import wall_clock_ms
+from node.evidence import EvidencePool
+from node.executor import DEFAULT_BUILD_GAS, BlockExecutor
 from node.mempool import Mempool
-from node.p2p import Gossip
+from node.p2p import Gossip, Verdict
+from node.p2p.handshake import NodeId
 from node.privval import STEP_PRECOMMIT, STEP_PREVOTE, STEP_PROPOSE, PrivValidator
+from node.txrelay import TxRelay
 from node.wal import WAL
 
 log = structlog.get_logger("cairn.bft")
 
-MAX_SYNC_BATCH = 50
-MAX_GAPPED = 10_000
-MAX_SYNC_BYTES = 2 * 1024 * 1024
+QUEUE_SIZE = 4096
+"""Inputs waiting for the driver; a full queue makes peers' reader tasks wait (backpressure)."""
 
 
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
+@dataclass(frozen=True, slots=True)
+class _Input:
+    """One input for the driver: an event and, for a peer's message, where it came from."""
 
-
-class SyncedBlock:
-    """An event of this driver (not the state machine's): a block and its commit from a peer."""
-
-    __slots__ = ("block", "commit")
-
-    def __init__(self, block: Block, commit: Commit) -> None:
-        self.block = block
-        self.commit = commit
+    event: Any
+    source: NodeId | None = None
+    block: Block | None = None
+    """The decoded block the event carries (kept by the executor if the event is kept)."""
+    topic: str = ""
+    raw: bytes = b""
+    """The gossip message, relayed to the other peers if the event is kept."""
 
 
 class BftDriver:
@@ -112,7 +124,8 @@ class BftDriver:
     def __init__(self, chain: ChainService, mempool: Mempool, gossip: Gossip, *, key: PrivateKey | None,
                  privval: PrivValidator | None, wal_path: Path, timeouts: Timeouts | None = None,
                  max_block_interval: float = 1.0, clock_ms: Callable[[], int] = wall_clock_ms,
-                 onion: Onion | None = None) -> None:
+                 onion: Onion | None = None, evidence: EvidencePool | None = None,
+                 build_gas_limit: int = DEFAULT_BUILD_GAS) -> None:
         self.chain = chain
         self.mempool = mempool
         self.gossip = gossip
@@ -125,21 +138,21 @@ class BftDriver:
         self.clock_ms = clock_ms
         self.config = Config(chain.chain_id, key.address if key else None, self.timeouts)
         self.state = RoundState.initial(self.config)
-        self._send, self._recv = trio.open_memory_channel[Any](4096)
-        self._local: collections.deque[Any] = collections.deque()
-        self._outputs: dict[bytes, Any] = {}
+        self.evidence = evidence or EvidencePool(chain.app.params)
+        self.relay = TxRelay(gossip, mempool)
+        self.executor = BlockExecutor(chain, mempool, self.evidence, on_promoted=self.relay.promoted,
+                                      build_gas_limit=build_gas_limit)
+        self.sync = BlockSync(gossip, chain, self.executor, self._submit_synced)
+        self._send, self._recv = trio.open_memory_channel[_Input](QUEUE_SIZE)
+        self._local: collections.deque[_Input] = collections.deque()
         self._own: list[tuple[str, bytes]] = []
-        self.evidence_pool: dict[bytes, bytes] = {}
-        self._gapped: dict[tuple[bytes, int], bytes] = {}
-        self._sync_wanted = trio.Event()
         self._nursery: trio.Nursery | None = None
         self.committed = trio.Event()  # set (and replaced) after every commit, for tests and RPC
 
     # --- public -------------------------------------------------------------------------
 
     def notify_tx(self, raws: list[bytes] | None = None) -> None:
-        for raw in raws or []:
-            self.gossip.publish("tx", raw)
+        self.relay.announce(raws or [])
 
     def round_state_json(self) -> dict[str, object]:
         s = self.state
@@ -148,25 +161,24 @@ class BftDriver:
                 "proposer": bytes(s.schedule.proposer(s.round).address).hex() if s.schedule else None}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        g = self.gossip
-        g.subscribe("proposal", self._on_proposal_msg)
-        g.subscribe("vote", self._on_vote_msg)
-        g.subscribe("commit", self._on_commit_msg)
-        g.subscribe("evidence", self._on_evidence_msg)
-        g.subscribe("tx", self._on_tx_msg)
-        g.serve("status", self._serve_status)
-        g.serve("get_blocks", self._serve_blocks)
-        g.watch_peers(self._on_peer)
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self._start_from_wal()
                 await self._drain()
+                g = self.gossip
+                g.subscribe("proposal", self._on_proposal_msg, relay=False)
+                g.subscribe("vote", self._on_vote_msg, relay=False)
+                g.subscribe("commit", self._on_commit_msg, relay=False)
+                g.subscribe("evidence", self._on_evidence_msg, relay=False)
+                self.relay.install()
+                self.sync.install()
+                g.watch_peers(self._on_peer)
                 task_status.started()
                 nursery.start_soon(self._regossip_loop)
-                nursery.start_soon(self._sync_loop)
-                async for event in self._recv:
-                    self._local.append(event)
+                nursery.start_soon(self.sync.run)
+                async for item in self._recv:
+                    self._local.append(item)
                     await self._drain()
         finally:
             self.wal.close()
@@ -184,7 +196,7 @@ class BftDriver:
         nh = self._new_height_event()
         records = self.wal.open_height(nh.height)
         if not records:
-            self._local.append(nh)  # its actions (propose, timeouts) run through the loop
+            self._local.append(_Input(nh))  # its actions (propose, timeouts) run through the loop
             return
         self.state, _ = step(self.state, nh)
         for record in records:
@@ -192,24 +204,41 @@ class BftDriver:
             if event is not None:
                 self.state, _ = step(self.state, event)
         log.info("wal replayed", height=nh.height, events=len(records), round=self.state.round)
-        self._local.append(Resume())
+        self._local.append(_Input(Resume()))
 
     async def _drain(self) -> None:
         while self._local:
-            event = self._local.popleft()
-            if isinstance(event, SyncedBlock):
-                self._apply_synced(event)
+            item = self._local.popleft()
+            if isinstance(item.event, SyncedBlock):
+                self._apply_synced(item.event)
                 continue
-            self._log_event(event)
-            self.state, actions = step(self.state, event)
+            if item.source is not None and self.gossip.peers.is_banned(item.source):
+                continue  # the rest of what a banned peer sent is not worth a signature check
+            before = self.state
+            after, actions = step(before, item.event)
+            if after is not before:
+                self._log_event(item.event)
+                self.state = after
+                if item.block is not None:
+                    self.executor.keep(item.block)
+                if item.source is not None:
+                    self.gossip.publish(item.topic, item.raw, exclude=item.source)
             for action in actions:
-                await self._act(action)
+                if isinstance(action, Rejected):
+                    self._rejected(action, item.source)
+                else:
+                    await self._act(action)
+
+    def _rejected(self, a: Rejected, source: NodeId | None) -> None:
+        log.info("message rejected", reason=a.reason, signer=bytes(a.sender).hex() if a.sender else None)
+        if source is not None:
+            self.gossip.report(source, InvalidConsensusMessage(a.reason))
 
     # --- WAL records ----------------------------------------------------------------------
 
     def _log_event(self, e: Any) -> None:
         if isinstance(e, ProposalReceived):
-            self.wal.append(["proposal", e.proposal.encode(), e.block])
+            self.wal.append(["proposal", e.proposal.encode(), e.block, bytes(e.author)])
         elif isinstance(e, VoteReceived):
             self.wal.append(["vote", e.vote.encode()], sync=self.key is not None and e.vote.validator == self.key.address)
         elif isinstance(e, CommitReceived):
@@ -226,7 +255,7 @@ class BftDriver:
         try:
             kind = r[0]
             if kind == "proposal":
-                return ProposalReceived(Proposal.decode(r[1]), r[2])
+                return ProposalReceived(Proposal.decode(r[1]), r[2], Address(r[3]))
             if kind == "vote":
                 return VoteReceived(Vote.decode(r[1]))
             if kind == "commit":
@@ -255,24 +284,35 @@ class BftDriver:
             assert self._nursery is not None
             self._nursery.start_soon(self._build_later, a.height, a.round)
         elif isinstance(a, ValidateBlock):
-            self._local.append(BlockValidity(a.height, a.block_hash, self._validate(a.height, a.block)))
+            ok = self._validate(a.height, a.block_hash, a.block)
+            self._local.append(_Input(BlockValidity(a.height, a.block_hash, ok)))
         elif isinstance(a, CommitBlock):
             self._commit(a)
         elif isinstance(a, Evidence):
             self._add_evidence(a)
-        elif isinstance(a, Rejected):
-            log.debug("message rejected", reason=a.reason, sender=bytes(a.sender).hex() if a.sender else None)
+
+    def _vote_time(self, a: SignVote) -> int:
+        """The clock, but for a precommit of a block at least 1 ms after that block's time.
+
+        A commit's power-weighted median time is the next block's time, which must be later
+        than the committed block's (``chain.apply.validate_header``); a validator whose clock
+        lags the proposer's, or heights decided within one millisecond, would otherwise make
+        every next block invalid.
+        """
+        now = self.clock_ms()
+        block = self.executor.known(a.block_hash) if a.type != PREVOTE else None
+        return now if block is None else max(now, block.header.time_ms + 1)
 
     def _sign_vote(self, a: SignVote) -> None:
         assert self.privval is not None and self.key is not None
         step_code = STEP_PREVOTE if a.type == PREVOTE else STEP_PRECOMMIT
-        t, sig = self.privval.sign(a.height, a.round, step_code, a.block_hash, self.clock_ms(),
+        t, sig = self.privval.sign(a.height, a.round, step_code, a.block_hash, self._vote_time(a),
                                    lambda t: vote_digest(self.chain.chain_id, a.type, a.height, a.round, a.block_hash, t))
         vote = Vote(a.type, a.height, a.round, Hash32(a.block_hash), t, self.key.address, Signature64(sig))
         data = vote.encode()
         self._own.append(("vote", data))
         self.gossip.publish("vote", data)
-        self._local.append(VoteReceived(vote))
+        self._local.append(_Input(VoteReceived(vote)))
 
     def _sign_proposal(self, a: SignProposal) -> None:
         assert self.privval is not None and self.key is not None
@@ -283,212 +323,154 @@ class BftDriver:
         data = encode([proposal.encode(), a.block])
         self._own.append(("proposal", data))
         self.gossip.publish("proposal", data)
-        self._local.append(ProposalReceived(proposal, a.block))
+        author = self.executor.block(a.block_hash, a.block).header.proposer
+        self._local.append(_Input(ProposalReceived(proposal, a.block, author)))
 
     async def _timer(self, event: TimeoutFired, ms: int) -> None:
         await trio.sleep(ms / 1000)
-        await self._send.send(event)
+        await self._send.send(_Input(event))
 
     async def _build_later(self, height: int, round_: int) -> None:
         """Wait for transactions (at most ``max_block_interval``, within the propose timeout), then build."""
         wait = min(self.max_block_interval, self.timeouts.propose_ms / 2000)
         with trio.move_on_after(wait):
-            while len(self.mempool) == 0 and not self.evidence_pool:
+            while len(self.mempool) == 0 and not len(self.evidence):
                 await trio.sleep(0.02)
         if self.chain.head.height + 1 != height:
             return
-        value = self._build(height, round_)
-        if value is not None:
-            await self._send.send(value)
-
-    def _build(self, height: int, round_: int) -> ProposalValue | None:
         if self.key is None or self.onion is None:
             log.warning("cannot propose without a beacon onion", height=height, round=round_)
-            return None
-        chain = self.chain
-        parent = chain.head
-        last_commit = chain.store.load_commit(parent.height) if parent.height > 0 else None
-        p = chain.app.params
-        txs = self.mempool.reap(max_txs=p.max_block_txs, max_bytes=p.max_block_bytes // 2, max_gas=p.block_gas_limit)
-        evidence = self._usable_evidence()
+            return
         try:
-            block, output = build_block(chain.head_state(), parent, chain.app, txs=[t.raw for t in txs],
-                                        now_ms=self.clock_ms(), proposer=self.key.address, onion=self.onion,
-                                        last_commit=last_commit, evidence=evidence, verified=self.mempool.sig_cache)
+            block = self.executor.build(proposer=self.key, onion=self.onion, now_ms=self.clock_ms())
         except ValueError as exc:  # the onion is used up: this validator can no longer propose
             log.error("cannot propose", reason=str(exc))
-            return None
-        self._outputs[bytes(block.hash)] = output
-        return ProposalValue(height, round_, block.hash, block.encode())
+            return
+        await self._send.send(_Input(ProposalValue(height, round_, block.hash, block.encode())))
 
-    def _usable_evidence(self) -> list[bytes]:
-        out: list[bytes] = []
-        state = self.chain.head_state()
-        h = self.chain.head
-        env = BlockEnv(h.chain_id, h.height + 1, h.time_ms + 1, h.proposer, b"")
-        for key, raw in list(self.evidence_pool.items()):
-            mark = state.snapshot()
-            try:
-                apply_evidence(state, env, self.chain.app.params, raw, staking_of(self.chain.app).slash_to)
-                out.append(raw)
-            except InvalidTransaction:
-                state.revert(mark)
-                del self.evidence_pool[key]
-        return out
-
-    def _validate(self, height: int, raw: bytes) -> bool:
+    def _validate(self, height: int, block_hash: Hash32, raw: bytes) -> bool:
         try:
-            block = Block.decode(raw, max_size=self.chain.app.params.max_block_bytes)
-            if block.header.height != height:
-                return False
-            output = apply_block(self.chain.head_state(), self.chain.head, block, self.chain.app,
-                                 verified=self.mempool.sig_cache)
-        except ChainError as exc:
-            log.info("proposed block invalid", height=height, reason=exc.message)
+            block = self.executor.block(block_hash, raw)
+        except ChainError:
             return False
-        self._outputs[bytes(block.hash)] = output
-        return True
+        return block.header.height == height and block.hash == block_hash and self.executor.is_valid(block)
 
     def _commit(self, a: CommitBlock) -> None:
-        block = Block.decode(a.block)
-        output = self._outputs.get(bytes(block.hash))
-        if output is None:  # decided through a commit before we validated it
-            output = apply_block(self.chain.head_state(), self.chain.head, block, self.chain.app)
-        self._finish(block, output, a.commit)
+        block = self.executor.block(a.block_hash, a.block)
+        self._finish(block, a.commit)
         self.gossip.publish("commit", encode([a.block, a.commit.encode()]))
 
-    def _finish(self, block: Block, output: Any, commit: Commit) -> None:
-        self.chain.commit(block, output, commit)
-        self.mempool.update()
-        for sender in {s for s, _ in self._gapped}:
-            self._admit_gapped(sender)
-        stale = [k for k in self._gapped if k[1] < self.chain.account(k[0]).nonce]  # type: ignore[arg-type]
-        for k in stale:
-            del self._gapped[k]
-        for raw in block.evidence:
-            self.evidence_pool.pop(DoubleSign.decode(raw).hash(), None)
-        self._outputs.clear()
+    def _finish(self, block: Block, commit: Commit) -> None:
+        self.executor.commit(block, commit)
         self._own.clear()
         h = block.header
         log.info("block committed", height=h.height, hash=bytes(block.hash).hex()[:16], txs=len(block.txs),
                  evidence=len(block.evidence), round=commit.round, signers=len(commit.signatures))
         self.committed.set()
         self.committed = trio.Event()
+        self.sync.committed()
         nh = self._new_height_event()
         self.wal.start_height(nh.height)
-        self._local.append(nh)
+        self._local.append(_Input(nh))
 
     def _apply_synced(self, ev: SyncedBlock) -> None:
-        head = self.chain.head
-        if ev.block.header.height != head.height + 1:
+        if ev.block.header.height != self.chain.head.height + 1:
             return
         try:
-            vs = load_set(self.chain.head_state(), VALIDATORS_KEY)
-            verify_commit(ev.commit, chain_id=self.chain.chain_id, validators=vs, height=ev.block.header.height,
-                          block_hash=ev.block.hash)
-            output = apply_block(self.chain.head_state(), head, ev.block, self.chain.app)
+            self._finish(ev.block, ev.commit)
         except ChainError as exc:
             log.warning("synced block refused", height=ev.block.header.height, reason=exc.message)
-            return
-        self._finish(ev.block, output, ev.commit)
+            if not exc.temporary:
+                self.gossip.report(ev.source, exc)
+
+    async def _submit_synced(self, ev: SyncedBlock) -> None:
+        await self._send.send(_Input(ev))
 
     def _add_evidence(self, a: Evidence) -> None:
         d = a.evidence
-        votes = []
-        for v in (d.first, d.second):
-            votes.append(SignedVote(v.type, v.height, v.round, bytes(v.block_hash), v.time_ms, v.validator,
-                                    bytes(v.signature)))
-        ds = DoubleSign(votes[0], votes[1])
-        raw = ds.encode()
-        if ds.hash() not in self.evidence_pool:
+        votes = [SignedVote(v.type, v.height, v.round, bytes(v.block_hash), v.time_ms, v.validator, bytes(v.signature))
+                 for v in (d.first, d.second)]
+        raw = DoubleSign(votes[0], votes[1]).encode()
+        try:
+            added = self.evidence.add(raw, self.chain.head_state(), self.executor.next_env())
+        except ChainError as exc:  # our own state machine verified both votes: this is a bug
+            log.error("own evidence refused", reason=exc.message)
+            return
+        if added:
             log.warning("double sign detected", validator=bytes(votes[0].validator).hex(), height=votes[0].height)
-            self.evidence_pool[ds.hash()] = raw
             self.gossip.publish("evidence", raw)
 
-    # --- gossip handlers (run in peers' reader tasks: decode, then hand over) ----------------
+    # --- the reader gate (peers' connection tasks: check, then queue) -----------------------
 
-    async def _on_proposal_msg(self, source: bytes, data: bytes) -> None:
-        items = expect_array(decode(data, max_size=self.chain.app.params.max_block_bytes + 4096), "proposal msg", 2)
-        proposal = Proposal.decode(expect_bytes(items[0], "proposal"))
-        block_bytes = expect_bytes(items[1], "block")
-        block = Block.decode(block_bytes)
-        if block.hash != proposal.block_hash:
-            raise DecodeError("proposal names another block", code=ErrorCode.DECODE_SHAPE)
-        if block.header.proposer != proposal.proposer:
-            raise DecodeError("block's proposer is not the proposal's signer", code=ErrorCode.DECODE_SHAPE)
-        if proposal.height > self.chain.head.height + 1:
-            self._sync_wanted.set()
-        await self._send.send(ProposalReceived(proposal, block_bytes))
+    def _deciding(self, height: int) -> bool:
+        """Whether a message for ``height`` can be screened now (else it is ignored)."""
+        head = self.chain.head.height
+        if height > head + 1:
+            self.sync.wanted()
+        s = self.state
+        return height == head + 1 and s.height == height and s.step in (Step.PROPOSE, Step.PREVOTE, Step.PRECOMMIT)
 
-    async def _on_vote_msg(self, source: bytes, data: bytes) -> None:
+    async def _on_vote_msg(self, source: NodeId, data: bytes) -> Verdict:
         vote = Vote.decode(data)
-        if vote.height > self.chain.head.height + 1:
-            self._sync_wanted.set()
-        await self._send.send(VoteReceived(vote))
+        if not self._deciding(vote.height):
+            return Verdict.IGNORE
+        verdict, reason = screen_vote(self.state, vote)
+        if verdict is Admission.REJECT:
+            raise InvalidConsensusMessage(reason, f"vote: {reason}")
+        if verdict is Admission.IGNORE:
+            return Verdict.IGNORE
+        await self._send.send(_Input(VoteReceived(vote), source, topic="vote", raw=data))
+        return Verdict.ACCEPT
 
-    async def _on_commit_msg(self, source: bytes, data: bytes) -> None:
-        items = expect_array(decode(data, max_size=self.chain.app.params.max_block_bytes + 1024 * 1024), "commit msg", 2)
-        block_bytes = expect_bytes(items[0], "block")
-        commit = Commit.decode(expect_bytes(items[1], "commit"))
-        if commit.height == self.chain.head.height + 1:
-            await self._send.send(CommitReceived(commit, block_bytes))
-        elif commit.height > self.chain.head.height + 1:
-            self._sync_wanted.set()
+    async def _on_proposal_msg(self, source: NodeId, data: bytes) -> Verdict:
+        max_block = self.chain.app.params.max_block_bytes
+        items = expect_array(decode(data, max_size=max_block + MAX_PROPOSAL_BYTES + 64), "proposal msg", 2)
+        proposal = Proposal.decode(expect_bytes(items[0], "proposal", max_len=MAX_PROPOSAL_BYTES))
+        block_bytes = expect_bytes(items[1], "block", max_len=max_block)
+        if not self._deciding(proposal.height):
+            return Verdict.IGNORE
+        # Signer, round and signature first (the block's own author is checked by step once decoded).
+        verdict, reason = screen_proposal(self.state, proposal, proposal.proposer)
+        if verdict is Admission.REJECT:
+            raise InvalidConsensusMessage(reason, f"proposal: {reason}")
+        if verdict is Admission.IGNORE:
+            return Verdict.IGNORE
+        block = self.executor.decode(block_bytes)
+        if block.hash != proposal.block_hash:
+            raise InvalidConsensusMessage("proposal-of-another-block", "the block does not hash to the proposal's")
+        event = ProposalReceived(proposal, block_bytes, block.header.proposer)
+        await self._send.send(_Input(event, source, block=block, topic="proposal", raw=data))
+        return Verdict.ACCEPT
 
-    async def _on_evidence_msg(self, source: bytes, data: bytes) -> None:
-        ds = DoubleSign.decode(data)
-        self.evidence_pool.setdefault(ds.hash(), data)
-
-    async def _on_tx_msg(self, source: bytes, data: bytes) -> None:
-        """Admit a gossiped transaction; one that arrives ahead of its sender's nonce waits in
-        ``_gapped`` (bounded) until the missing ones arrive, since relays can reorder."""
+    async def _on_commit_msg(self, source: NodeId, data: bytes) -> Verdict:
+        max_block = self.chain.app.params.max_block_bytes
+        items = expect_array(decode(data, max_size=max_block + MAX_COMMIT_BYTES + 64), "commit msg", 2)
+        block_bytes = expect_bytes(items[0], "block", max_len=max_block)
+        commit = Commit.decode(expect_bytes(items[1], "commit", max_len=MAX_COMMIT_BYTES))
+        if not self._deciding(commit.height) or self.state.certificate is not None:
+            return Verdict.IGNORE
         try:
-            tx = self.mempool.add_raw(data)
-        except InvalidTransaction as exc:
-            if exc.code == ErrorCode.TX_NONCE_GAP and len(self._gapped) < MAX_GAPPED:
-                gapped = SignedTx.decode(data)
-                self._gapped[(bytes(gapped.sender), gapped.body.nonce)] = data
-                return
-            if not exc.temporary and exc.code in (ErrorCode.TX_BAD_SIGNATURE, ErrorCode.TX_WRONG_CHAIN):
-                raise
-            return
-        self._admit_gapped(bytes(tx.sender))
+            verify_commit(commit, chain_id=self.chain.chain_id, validators=self.state.validators,
+                          height=commit.height, block_hash=commit.block_hash)
+        except ChainError as exc:
+            raise InvalidConsensusMessage("bad-commit", exc.message) from None
+        block = self.executor.decode(block_bytes)
+        if block.hash != commit.block_hash:
+            raise InvalidConsensusMessage("commit-of-another-block", "the block is not the one the commit signs")
+        event = CommitReceived(commit, block_bytes)
+        await self._send.send(_Input(event, source, block=block, topic="commit", raw=data))
+        return Verdict.ACCEPT
 
-    def _admit_gapped(self, sender: bytes) -> None:
-        """Admit waiting transactions of ``sender`` that have become next in line."""
-        while True:
-            nonce = self.mempool.next_nonce(sender)  # type: ignore[arg-type]
-            raw = self._gapped.pop((sender, nonce), None)
-            if raw is None:
-                return
-            try:
-                self.mempool.add_raw(raw)
-            except InvalidTransaction:
-                return
+    async def _on_evidence_msg(self, source: NodeId, data: bytes) -> Verdict:
+        if not self.evidence.add(data, self.chain.head_state(), self.executor.next_env()):
+            return Verdict.IGNORE
+        self.gossip.publish("evidence", data, exclude=source)
+        return Verdict.ACCEPT
 
-    async def _serve_status(self, requester: bytes, data: bytes) -> bytes:
-        return encode([self.chain.head.height])
-
-    async def _serve_blocks(self, requester: bytes, data: bytes) -> bytes:
-        items = expect_array(decode(data, max_size=64), "get_blocks", 2)
-        start = expect_int(items[0], "from", lo=1)
-        count = expect_int(items[1], "count", lo=1, hi=MAX_SYNC_BATCH)
-        out: list[list[bytes]] = []
-        size = 0
-        store = self.chain.store
-        for h in range(start, min(start + count, self.chain.head.height + 1)):
-            pair = [store.load_block_at(h).encode(), store.load_commit(h).encode()]
-            size += len(pair[0]) + len(pair[1])
-            if out and size > MAX_SYNC_BYTES:
-                break
-            out.append(pair)
-        return encode(out)
-
-    def _on_peer(self, peer: bytes, connected: bool) -> None:
+    def _on_peer(self, peer: NodeId, connected: bool) -> None:
         if connected:
             for topic, data in self._own:
-                self.gossip.send_to(peer, topic, data)  # type: ignore[arg-type]
-            self._sync_wanted.set()
+                self.gossip.send_to(peer, topic, data)
 
     # --- background loops ---------------------------------------------------------------------
 
@@ -499,45 +481,3 @@ class BftDriver:
             for topic, data in list(self._own):
                 self.gossip.publish(topic, data)
 
-    async def _sync_loop(self) -> None:
-        """Catch up from peers that are ahead, one batch at a time through the driver's queue."""
-        while True:
-            with trio.move_on_after(2.0):
-                await self._sync_wanted.wait()
-            self._sync_wanted = trio.Event()
-            for peer in self.gossip.connected():
-                try:
-                    status = decode(await self.gossip.request(peer, "status", b"", timeout=5.0))
-                    their = expect_int(expect_array(status, "status", 1)[0], "height")
-                    began, began_height, last_line = time.monotonic(), self.chain.head.height, time.monotonic()
-                    while their > self.chain.head.height:
-                        if time.monotonic() - last_line >= 5.0:  # periodic progress lines on long syncs
-                            last_line = time.monotonic()
-                            done = self.chain.head.height - began_height
-                            rate = done / max(last_line - began, 1e-9)
-                            log.info("syncing", height=self.chain.head.height, target=their,
-                                     blocks_per_s=round(rate, 1),
-                                     eta_s=round((their - self.chain.head.height) / rate) if rate else None)
-                        start = self.chain.head.height + 1
-                        raw = await self.gossip.request(peer, "get_blocks", encode([start, MAX_SYNC_BATCH]),
-                                                        timeout=20.0)
-                        pairs = expect_array(decode(raw, max_size=64 * 1024 * 1024), "blocks")
-                        if not pairs:
-                            break
-                        before = self.chain.head.height
-                        for pair in pairs:
-                            p = expect_array(pair, "block pair", 2)
-                            await self._send.send(SyncedBlock(Block.decode(expect_bytes(p[0], "block")),
-                                                              Commit.decode(expect_bytes(p[1], "commit"))))
-                        with trio.move_on_after(10.0):
-                            while self.chain.head.height < before + len(pairs):
-                                await self.committed.wait()
-                        if self.chain.head.height == before:
-                            break
-                    if self.chain.head.height > began_height + 1:
-                        log.info("synced", height=self.chain.head.height, blocks=self.chain.head.height - began_height,
-                                 seconds=round(time.monotonic() - began, 1))
-                except ChainError as exc:
-                    log.debug("sync from peer failed", peer=bytes(peer).hex()[:12], reason=exc.message)
-                    if not exc.temporary:
-                        self.gossip.report(peer, exc)

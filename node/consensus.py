@@ -5,7 +5,7 @@ one-validator case: with a single validator holding all the power, every round
 ends at its own proposal, so it proposes, signs its precommit (a real
 signature, carried as ``last_commit`` in the next block and checked by
 ``apply_block``), and commits.  The multi-validator BFT driver implements the
-same interface.
+same interface.  Both build and commit through ``node.executor.BlockExecutor``.
 
 Block production rule: a block is made when the mempool holds transactions
 and ``min_block_interval`` has passed since the last one, or when
@@ -22,11 +22,12 @@ from typing import Protocol
 import structlog
 import trio
 
-from chain.apply import build_block, load_validators
+from chain.apply import load_validators
 from chain.block import Commit, sign_commit_sig
 from chain.keys import PrivateKey
 from chain.onion import Onion
 from node.chain_service import ChainService
+from node.executor import DEFAULT_BUILD_GAS, BlockExecutor
 from node.mempool import Mempool
 
 log = structlog.get_logger("cairn.consensus")
@@ -65,6 +66,7 @@ class SoloDriver:
         min_block_interval: float = 0.2,
         max_block_interval: float = 1.0,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        build_gas_limit: int = DEFAULT_BUILD_GAS,
     ) -> None:
         self.chain = chain
         self.mempool = mempool
@@ -74,6 +76,7 @@ class SoloDriver:
         self.max_interval = max_block_interval
         self.clock_ms = clock_ms
         self.tx_arrived = trio.Event()
+        self.executor = BlockExecutor(chain, mempool, build_gas_limit=build_gas_limit)
         vs = load_validators(chain.head_state())
         me = vs.get(key.address)
         if me is None or vs.total_power != me.power:
@@ -86,23 +89,14 @@ class SoloDriver:
         return {"height": self.chain.head.height + 1, "round": 0, "step": "propose", "mode": "solo"}
 
     def produce_one(self) -> Commit:
-        """Build, sign and commit the next block; returns its commit."""
+        """Build, sign and commit the next block (through the block executor); returns its commit."""
         chain = self.chain
-        parent = chain.head
-        last_commit = chain.store.load_commit(parent.height) if parent.height > 0 else None
-        p = chain.app.params
-        txs = self.mempool.reap(max_txs=p.max_block_txs, max_bytes=p.max_block_bytes - 64 * 1024,
-                                max_gas=p.block_gas_limit)
-        block, output = build_block(
-            chain.head_state(), parent, chain.app, txs=[t.raw for t in txs], now_ms=self.clock_ms(),
-            proposer=self.key.address, onion=self.onion, last_commit=last_commit, verified=self.mempool.sig_cache,
-        )
+        block = self.executor.build(proposer=self.key, onion=self.onion, now_ms=self.clock_ms())
         h = block.header
         # The precommit's time becomes the next block's time (BFT time), so it must move forward.
         sig = sign_commit_sig(self.key, chain.chain_id, h.height, 0, block.hash, max(self.clock_ms(), h.time_ms + 1))
         commit = Commit(h.height, 0, block.hash, (sig,))
-        chain.commit(block, output, commit)
-        self.mempool.update()
+        output = self.executor.commit(block, commit)
         failed = sum(1 for r in output.receipts if not r.ok)
         log.info("block committed", height=h.height, hash=bytes(block.hash).hex()[:16], txs=len(block.txs),
                  failed=failed, state_root=bytes(h.state_root).hex()[:16])

@@ -15,13 +15,16 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from chain.errors import ChainError
 from chain.keys import PrivateKey
 from chain.onion import Onion
 from genesis.schema import Genesis, load_genesis
+from node.executor import DEFAULT_BUILD_GAS
+from node.limits import parse as parse_limits
 
 CONFIG_TEMPLATE = """\
 # Cairn node configuration
@@ -44,10 +47,21 @@ timeout_propose_ms = 3000
 timeout_prevote_ms = 1000
 timeout_precommit_ms = 1000
 timeout_delta_ms = 500
+# Most gas a block this node proposes holds (at most the genesis block_gas_limit).
+build_gas_limit = {build_gas}
 
 [log]
 format = "console"   # or "json"
 level = "info"
+
+# Bounds on what peers and clients can make this node hold (docs/RELIABILITY.md lists every
+# setting and its default), for example:
+# [mempool]
+# max_txs_per_sender = 10000
+# [p2p]
+# max_inbound = 40
+# [rpc]
+# max_connections = 512
 """
 
 
@@ -58,7 +72,8 @@ class HomeError(ChainError):
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
     rpc_host: str = "127.0.0.1"
-    rpc_port: int = 26657
+    rpc_port: int | None = 26657
+    """None: no RPC server (a node run in-process by tests, or a validator with RPC off)."""
     min_block_interval: float = 0.2
     max_block_interval: float = 1.0
     log_format: str = "console"
@@ -70,6 +85,10 @@ class NodeConfig:
     timeout_prevote_ms: int = 1000
     timeout_precommit_ms: int = 1000
     timeout_delta_ms: int = 500
+    build_gas_limit: int = DEFAULT_BUILD_GAS
+    """Most gas a block this node proposes holds (``node.executor``; capped by the genesis limit)."""
+    limits: Mapping[str, Mapping[str, int | float]] = field(default_factory=dict)
+    """Settings of ``node.limits`` given in ``config.toml``, by section (the rest keep their defaults)."""
 
 
 def write_key(path: Path, key: PrivateKey) -> None:
@@ -142,7 +161,7 @@ class Home:
             with os.fdopen(fd, "w") as f:
                 json.dump({"seed": onion[0].hex(), "length": onion[1]}, f)
         self.config_file.write_text(CONFIG_TEMPLATE.format(
-            rpc=rpc, min_interval=min_interval, max_interval=max_interval, p2p=p2p,
+            rpc=rpc, min_interval=min_interval, max_interval=max_interval, p2p=p2p, build_gas=DEFAULT_BUILD_GAS,
             peers=", ".join(f'"{p}"' for p in peers)))
 
     def load_genesis(self) -> Genesis:
@@ -168,7 +187,9 @@ class Home:
             peers = p2p.get("persistent_peers", [])
             if not isinstance(peers, list) or not all(isinstance(x, str) for x in peers):
                 raise ValueError("p2p.persistent_peers must be a list of strings")
+            limits = parse_limits(doc, ignore={"rpc": {"laddr"}, "p2p": {"laddr", "persistent_peers"}})
             return NodeConfig(
+                limits=limits,
                 p2p_host=p2p_host or "127.0.0.1",
                 p2p_port=int(p2p_port),
                 persistent_peers=tuple(peers),
@@ -176,6 +197,7 @@ class Home:
                 timeout_prevote_ms=int(cons.get("timeout_prevote_ms", 1000)),
                 timeout_precommit_ms=int(cons.get("timeout_precommit_ms", 1000)),
                 timeout_delta_ms=int(cons.get("timeout_delta_ms", 500)),
+                build_gas_limit=int(cons.get("build_gas_limit", DEFAULT_BUILD_GAS)),
                 rpc_host=host or "127.0.0.1",
                 rpc_port=int(port),
                 min_block_interval=float(cons.get("min_block_interval", 0.2)),

@@ -9,6 +9,7 @@ be copied to separate machines as they are (pass ``hosts`` for their addresses).
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,6 +39,30 @@ def plan(base: Path, keys: Sequence[PrivateKey], onions: Sequence[tuple[bytes, i
         out.append(Member(Home(base / f"v{i}"), key, onions[i], f"{host}:{rpc_base + 10 * i}",
                           f"{host}:{rpc_base - 1 + 10 * i}"))
     return out
+
+
+def ports(rpc_base: int, validators: int) -> list[int]:
+    """Every port of the layout: each validator's RPC and p2p port."""
+    return [rpc_base + 10 * i + d for i in range(validators) for d in (0, -1)]
+
+
+def free_base(validators: int, *, start: int = 31_000, stop: int = 60_000, step: int = 97) -> int:
+    """The first ``rpc_base`` from ``start`` whose ports for ``validators`` nodes are all free on
+    127.0.0.1 right now (bound and released at once; tests and benchmarks use it)."""
+    for base in range(start, stop, step):
+        socks: list[socket.socket] = []
+        try:
+            for port in ports(base, validators):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise OSError(f"no free range of ports for {validators} nodes between {start} and {stop}")
 
 
 def write_network(members: Sequence[Member], genesis: Genesis, *, min_interval: float = 0.2,

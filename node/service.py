@@ -11,6 +11,7 @@ to flush.
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,12 +26,15 @@ from chain.onion import Onion
 from chain.store import BlockStore
 from genesis.schema import Genesis
 from node.bft import BftDriver
+from node.blocksync import frame_size
 from node.chain_service import ChainService
-from node.consensus import ConsensusDriver, SoloDriver
+from node.consensus import ConsensusDriver, SoloDriver, wall_clock_ms
 from node.db import LevelDBKV
+from node.evidence import EvidencePool
 from node.home import Home, HomeError, NodeConfig
+from node.limits import kwargs_for
 from node.mempool import Mempool
-from node.p2p import Gossip, PeerConfig, PeerManager
+from node.p2p import DEFAULT_MAX_FRAME_SIZE, Gossip, PeerConfig, PeerManager
 from node.privval import PrivValidator
 from node.rpc.methods import RpcApi
 from node.rpc.server import make_app, serve_rpc
@@ -61,37 +65,51 @@ def runs_solo(genesis: Genesis, key: PrivateKey, config: NodeConfig) -> bool:
 
 
 async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: NodeConfig, *,
-                   onion: Onion | None = None,
+                   onion: Onion | None = None, clock_ms: Callable[[], int] = wall_clock_ms,
                    task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
-    """One node: the store, the mempool, a consensus driver (solo or BFT with p2p) and the RPC server."""
+    """One node: the store, the mempool, a consensus driver (solo or BFT with p2p) and the RPC server.
+
+    ``clock_ms`` is the clock block and vote times come from (tests pass a virtual one).
+    """
     kv = LevelDBKV(data_dir)
     try:
         # Compiled contracts survive restarts; LevelDB's lock makes this node the cache's only writer.
         wasm_cache = WasmCache(Path(data_dir) / WASM_CACHE_DIR)
         chain = ChainService(BlockStore(kv), genesis, compiled_store=wasm_cache)
-        mempool = Mempool(chain.app, chain.account)
+        limits = config.limits
+        mempool = Mempool(chain.app, chain.account, **limits.get("mempool", {}))  # type: ignore[arg-type]
         peers: PeerManager | None = None
         driver: SoloDriver | BftDriver
         if runs_solo(genesis, key, config):
             if onion is None:
                 raise HomeError("a validator needs its beacon onion (beacon_onion.json) to propose")
             driver = SoloDriver(chain, mempool, key, onion, min_block_interval=config.min_block_interval,
-                                max_block_interval=config.max_block_interval)
+                                max_block_interval=config.max_block_interval, clock_ms=clock_ms,
+                                build_gas_limit=config.build_gas_limit)
         else:
             peers = PeerManager(key, genesis.chain_id, PeerConfig(
-                listen_host=config.p2p_host, listen_port=config.p2p_port, persistent_peers=config.persistent_peers))
+                listen_host=config.p2p_host, listen_port=config.p2p_port, persistent_peers=config.persistent_peers,
+                max_frame_size=max(DEFAULT_MAX_FRAME_SIZE, frame_size(chain.app.params.max_block_bytes)),
+                **limits.get("p2p", {})))  # type: ignore[arg-type]
             gossip = Gossip(peers)
             timeouts = Timeouts(config.timeout_propose_ms, config.timeout_delta_ms, config.timeout_prevote_ms,
                                 config.timeout_delta_ms, config.timeout_precommit_ms, config.timeout_delta_ms)
             driver = BftDriver(chain, mempool, gossip, key=key, privval=PrivValidator(key, Path(data_dir) / PRIVVAL_FILE),
                                wal_path=Path(data_dir) / WAL_FILE, timeouts=timeouts, onion=onion,
-                               max_block_interval=config.max_block_interval)
+                               max_block_interval=config.max_block_interval, clock_ms=clock_ms,
+                               evidence=EvidencePool(chain.app.params, **limits.get("evidence", {})),  # type: ignore[arg-type]
+                               build_gas_limit=config.build_gas_limit)
         api = RpcApi(chain, mempool, on_tx=driver.notify_tx, validator=key.address, peers=peers, driver=driver)
         log.info("node starting", chain_id=genesis.chain_id, height=chain.head.height,
                  validator=bytes(key.address).hex(), mode="solo" if peers is None else "bft")
         async with trio.open_nursery() as nursery:
-            addrs = await nursery.start(serve_rpc, make_app(api.dispatcher()), config.rpc_host, config.rpc_port)
-            log.info("rpc listening", addresses=addrs)
+            addrs: list[str] = []
+            if config.rpc_port is not None:
+                rpc = limits.get("rpc", {})
+                app = make_app(api.dispatcher(), **kwargs_for(make_app, rpc))  # type: ignore[arg-type]
+                addrs = await nursery.start(partial(serve_rpc, **kwargs_for(serve_rpc, rpc)), app,  # type: ignore[arg-type]
+                                            config.rpc_host, config.rpc_port)
+                log.info("rpc listening", addresses=addrs)
             p2p_addrs: list[Any] = []
             if peers is not None:
                 p2p_addrs = await nursery.start(peers.run)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,29 +20,13 @@ import httpx
 
 from chain.block import Header
 from genesis.devnet import devnet_account_key
+from node.network import free_base
 from tests.chain.helpers import transfer
 
 CAIRN = str(Path(sys.executable).parent / "cairn")
 DEADLINE = 90.0
 
 
-def port_base() -> int:
-    """A base port whose RPC (base+10i) and p2p (base-1+10i) ports are free for 5 nodes."""
-    for base in range(31_000, 60_000, 97):
-        ports = [base + 10 * i + d for i in range(5) for d in (0, -1)]
-        socks = []
-        try:
-            for p in ports:
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
 
 
 def rpc(url: str, method: str, **params: Any) -> Any:
@@ -81,6 +64,18 @@ def speed_up(config: Path) -> None:
 
 
 class Net:
+    @classmethod
+    def init(cls, base_dir: Path, *, fast: bool = True) -> Net:
+        """``cairn init --devnet --validators 4`` on a free port range (5 nodes' worth), sped up."""
+        base = free_base(5)
+        net = cls(base_dir, base)
+        subprocess.run([CAIRN, "init", "--devnet", "--validators", "4", "--home", str(base_dir),
+                        "--rpc-laddr", f"127.0.0.1:{base}"], check=True, capture_output=True)
+        if fast:
+            for i in range(4):
+                speed_up(net.home(i) / "config.toml")
+        return net
+
     def __init__(self, base_dir: Path, base: int) -> None:
         self.base_dir = base_dir
         self.base = base
@@ -119,12 +114,8 @@ class Net:
 
 
 def test_four_validator_processes(tmp_path: Path) -> None:
-    base = port_base()
-    net = Net(tmp_path / "net", base)
-    subprocess.run([CAIRN, "init", "--devnet", "--validators", "4", "--home", str(net.base_dir),
-                    "--rpc-laddr", f"127.0.0.1:{base}"], check=True, capture_output=True)
-    for i in range(4):
-        speed_up(net.home(i) / "config.toml")
+    net = Net.init(tmp_path / "net")
+    base = net.base
     try:
         for i in range(4):
             net.start(i)
@@ -185,7 +176,7 @@ def _node_id(net: Net, i: int) -> str:
 
 
 def test_cairn_devnet_runs_four_processes(tmp_path: Path) -> None:
-    base = port_base()
+    base = free_base(5)
     proc = subprocess.Popen([CAIRN, "devnet", "--validators", "4", "--home", str(tmp_path / "dn"),
                              "--rpc-laddr", f"127.0.0.1:{base}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
