@@ -1,6 +1,6 @@
 """The AICF chain module.
 
-This stage carries the per-block treasury inflow (DESIGN §8); providers, the job
+This stage carries the per-block treasury inflow (ARCHITECTURE §8); providers, the job
 queue, the matcher, leases and settlement plug in through the same hooks.
 
 Rule, at the end of every block, with ``pot`` the block's fees and reward:

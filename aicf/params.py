@@ -1,4 +1,4 @@
-"""AICF parameters (DESIGN §8), the ``aicf`` section of genesis.
+"""AICF parameters (ARCHITECTURE §8), the ``aicf`` section of genesis.
 
 Every number is an integer: ratios and multipliers in basis points (10000 = 1.0),
 amounts in micro-units, latency in milliseconds, availability in basis points.

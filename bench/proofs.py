@@ -14,7 +14,7 @@ Raw primitives, each on one core:
 (p6) the statevector simulation (``proofs.quantum.statevector``, numpy) of the 12-qubit
      user circuit below, sampling 1000 shots: what an honest provider spends on one slot.
 
-Verifiers, on the third-party evidence in ``../shared/testdata`` at 2025-07-01T00:00:00Z,
+Verifiers, on the third-party evidence in ``tests/vectors`` at 2025-07-01T00:00:00Z,
 each with the anchor its ratio is taken against:
 
 * SEV-SNP ``verify_sevsnp`` (Milan go-sev-guest report, a debug guest so ``allow_debug``;
@@ -68,7 +68,7 @@ from proofs.quantum.statevector import simulate_histogram
 from proofs.quantum.verify import QuantumContext, QuantumParams, make_plan, verify_quantum_result
 from proofs.tee import SevSnpPolicy, SgxPolicy, verify_sevsnp, verify_sgx_quote
 
-TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
+TESTDATA = Path(__file__).resolve().parents[1] / "tests" / "vectors"
 NOW = datetime(2025, 7, 1, tzinfo=UTC)
 SAMPLES = int(os.environ.get("BENCH_PROOFS_SAMPLES", "7"))
 BATCH_S = float(os.environ.get("BENCH_PROOFS_BATCH_S", "0.1"))

@@ -32,7 +32,7 @@ Every figure is printed with the anchor it is compared with, measured in the sam
      the same wall time buys in wasm at rate (g, ``spin``), and compared with the
      table's base cost (``capabilities.costs``); also against the gas/s
      of (t0), and as the wall time of a block full of such calls at their base cost.
-(z)  ``zk_verify`` on the snarkjs vectors of ``../shared/testdata/groth16``
+(z)  ``zk_verify`` on the snarkjs vectors of ``tests/vectors/groth16``
      (``risc0_multiplier_1pub``, ``circomcompat_multiplier_1pub``): cold (empty
      ``Groth16Cache``) and cached (statement verified before), both through a contract
      call (``invoke`` of a method that passes its input to ``zk_verify``) and directly
@@ -95,7 +95,7 @@ N_ACCOUNTS = 1000
 BATCH_S = 0.1
 """A sample of a fast operation is the mean over a batch lasting about this long."""
 
-GROTH16 = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "groth16"
+GROTH16 = Path(__file__).resolve().parents[1] / "tests" / "vectors" / "groth16"
 ZK_VECTORS = ("risc0_multiplier_1pub", "circomcompat_multiplier_1pub")
 
 TRANSFER_GAS, NOOP_GAS, STORE_GAS, TOKEN_GAS = 20_000, 60_000, 100_000, 150_000

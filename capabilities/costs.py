@@ -1,4 +1,4 @@
-"""The one gas table for host calls (DESIGN §6).
+"""The one gas table for host calls (ARCHITECTURE §6).
 
 Rule: a host call ``name`` that moves ``nbytes`` bytes across the boundary costs::
 

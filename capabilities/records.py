@@ -37,7 +37,7 @@ What this module decides
   ``null`` when they are held off chain, in which case ``output_digest`` is the pointer
   (content address) to them.  Inline, ``output_digest == output_digest_of(output)``
   where ``output_digest_of(b) = H(b"cairn/task-output/v1", b)``.
-* The state layout (DESIGN §4): a receipt at ``job_key(task_id) = state_key("job",
+* The state layout (ARCHITECTURE §4): a receipt at ``job_key(task_id) = state_key("job",
   task_id)``, a result at ``result_key(task_id) = state_key("result", task_id)``.
 * The one entry point for results, :func:`record_result`, and the visibility rule of
   :func:`read_result`: a result committed at height ``c`` is visible to a block at
@@ -66,7 +66,7 @@ KIND_QUANTUM = "quantum"
 KINDS = (KIND_AI, KIND_QUANTUM)
 
 MAX_MODEL_BYTES = 64
-"""Fixed by DESIGN §6 / issue 4; not a genesis parameter."""
+"""Fixed by ARCHITECTURE §6 / issue 4; not a genesis parameter."""
 MAX_OPT_KEY_LEN = 32
 MAX_OPT_VALUE_LEN = 256
 MAX_INLINE_OUTPUT = 64 * 1024
@@ -130,7 +130,7 @@ class CapabilityParams:
 
     Defined here, not in ``aicf.params``: ``capabilities`` sits below ``aicf`` in the
     layering.  Prices are in the smallest unit; model weights in basis points (the
-    DESIGN §8 weights 1.0 / 6.5 / 0.3).
+    ARCHITECTURE §8 weights 1.0 / 6.5 / 0.3).
     """
 
     max_prompt_bytes: int = 32 * 1024

@@ -1,6 +1,6 @@
 """Task ids: the one name of an AI or quantum job, derived identically on every node.
 
-Rule (DESIGN §6)::
+Rule (ARCHITECTURE §6)::
 
     task_id = H(b"cairn/task/v1", encode([chain_id, height, tx_hash, caller, payload, seq]))
 

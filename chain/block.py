@@ -1,4 +1,4 @@
-"""Headers, blocks, votes, commits and validator sets (DESIGN §3, §5).
+"""Headers, blocks, votes, commits and validator sets (ARCHITECTURE §3, §5).
 
 Wire forms (canonical CBOR arrays, version first)::
 
@@ -339,7 +339,7 @@ def last_commit_hash(commit: Commit | None) -> Hash32:
 
 
 def beacon_next(prev_beacon: bytes, reveal: bytes) -> Hash32:
-    """``beacon_h = H(b"cairn/beacon/v1", beacon_{h-1} ‖ reveal_h)`` (DESIGN §5)."""
+    """``beacon_h = H(b"cairn/beacon/v1", beacon_{h-1} ‖ reveal_h)`` (ARCHITECTURE §5)."""
     return Hash32(H(b"cairn/beacon/v1", bytes(prev_beacon) + bytes(reveal)))
 
 

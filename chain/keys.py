@@ -1,6 +1,6 @@
 """Ed25519 keys, signatures and addresses.
 
-Rules (DESIGN §2):
+Rules (ARCHITECTURE §2):
 
 * Signatures are Ed25519 (RFC 8032, via ``cryptography``) over the 32-byte digest
   ``signing_digest(tag, chain_id, body) = H(tag, encode([chain_id, body]))``, so a

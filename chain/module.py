@@ -1,4 +1,4 @@
-"""The small protocol through which the kernel runs modules (DESIGN §1).
+"""The small protocol through which the kernel runs modules (ARCHITECTURE §1).
 
 A module contributes transaction kinds and begin/end-block hooks.  The kernel
 knows nothing else about it.  ``apply_block`` runs, in this fixed order:

@@ -32,13 +32,13 @@ class ChainParams:
     transfer_gas: int = 2_000
     """Gas of the ``transfer`` kind on top of the intrinsic gas."""
     block_reward: int = 1_000_000
-    """New units minted per block (the "issuance" of DESIGN §8)."""
+    """New units minted per block (the "issuance" of ARCHITECTURE §8)."""
     epoch_length: int = 100
     """Blocks per epoch: validator-set changes and AICF settlement happen at its boundaries."""
     address_prefix: str = "cairn"
     """Human-readable prefix of bech32m addresses."""
     max_memory_bytes: int = 512 * 1024 * 1024
-    """WASM linear-memory cap (DESIGN §6)."""
+    """WASM linear-memory cap (ARCHITECTURE §6)."""
     max_code_bytes: int = 48 * 1024
     """Cap on a contract's code (it travels in a ``deploy`` transaction, under ``max_tx_bytes``)."""
     code_byte_gas: int = 200

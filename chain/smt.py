@@ -196,7 +196,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 def state_key(namespace: str, *parts: bytes) -> bytes:
     """The tree key of a state entry: ``H(b"cairn/state-key/v1", encode([namespace, *parts]))``.
 
-    ``namespace`` is one of the names of DESIGN §4 (``"acct"``, ``"code"``,
+    ``namespace`` is one of the names of ARCHITECTURE §4 (``"acct"``, ``"code"``,
     ``"stor"``, ...); ``parts`` are byte strings (integers such as an epoch
     number are passed as fixed-width big-endian bytes).  The CBOR framing keeps
     ``("stor", a, bc)`` and ``("stor", ab, c)`` apart.

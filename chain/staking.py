@@ -25,7 +25,7 @@ tombstoned, orders by stake descending then address, keeps the first
 ``max_validators``, and gives each power = stake.  If nobody qualifies, the set
 is kept as it is (the chain must not halt on an empty set).
 
-Beacon (DESIGN §5).  Each validator registers the tip ``x_L`` of a hash onion
+Beacon (ARCHITECTURE §5).  Each validator registers the tip ``x_L`` of a hash onion
 ``x_{i+1} = onion_hash(x_i) = H(b"cairn/onion/v1", x_i)`` (``onion`` in its
 record).  A block's proposer must reveal the preimage of its record's current
 ``onion`` value — ``onion_hash(beacon_reveal) == record.onion`` — checked in

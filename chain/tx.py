@@ -1,4 +1,4 @@
-"""Transactions: the signed envelope every kind shares (DESIGN §3).
+"""Transactions: the signed envelope every kind shares (ARCHITECTURE §3).
 
 Wire form (canonical CBOR)::
 

@@ -8,7 +8,7 @@ JSON shape (every field checked; unknown fields are errors)::
       "initial_balances": [{"address": "cairn1...", "amount": 1000}],
       "validators": [{"name": "v0", "pubkey": "<64 hex>", "power": 100, "onion_tip": "<64 hex>"}],
       "params": { ChainParams fields },      # optional, defaults apply
-      "aicf":   { AicfParams sections }      # optional, DESIGN §8 defaults apply
+      "aicf":   { AicfParams sections }      # optional, ARCHITECTURE §8 defaults apply
       "capabilities": { CapabilityParams fields }  # optional: enqueue caps, SLAs, prices
     }
 

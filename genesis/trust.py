@@ -1,4 +1,4 @@
-"""The vendor trust anchors genesis ships for TEE attestation (DESIGN §7).
+"""The vendor trust anchors genesis ships for TEE attestation (ARCHITECTURE §7).
 
 The certificates are package data in ``genesis/certs/`` (provenance and fingerprints in its
 README), read with ``importlib.resources`` — the one kind of I/O ``genesis`` does, reading a

@@ -39,7 +39,7 @@ none of the three.
 Binding
 -------
 Every attestation class carries 64 bytes of ``report_data`` chosen by the code inside the
-TEE.  An AI_V1 result is bound to its task by (DESIGN §7)::
+TEE.  An AI_V1 result is bound to its task by (ARCHITECTURE §7)::
 
     report_data[0:32] == H("cairn/ai-report-data/v1",
                            encode([task_id, model_digest, input_digest, output_digest]))
@@ -87,7 +87,7 @@ the job record, as it checks the assigned provider and the deadline.
 
 Redundancy quorum
 -----------------
-A job may ask for ``replicas = r`` (DESIGN §7): r providers run it and each submits its own
+A job may ask for ``replicas = r`` (ARCHITECTURE §7): r providers run it and each submits its own
 envelope (the nullifier is per provider, so each provider counts once).
 :func:`quorum_verdict` decides, from the verified ``(provider, output_digest)`` pairs and a
 threshold ``k`` (``majority(r) = r // 2 + 1`` or any k-of-r the job chose), by this rule:
@@ -170,7 +170,7 @@ def _as_invalid(exc: DecodeError) -> InvalidProof:
 
 @dataclass(frozen=True, slots=True)
 class QosReport:
-    """The provider's service metrics for the pricing multipliers (DESIGN §8)."""
+    """The provider's service metrics for the pricing multipliers (ARCHITECTURE §8)."""
 
     p95_latency_ms: int
     """95th-percentile latency over the reporting window, milliseconds."""

@@ -11,7 +11,7 @@ A devnet report has the shape of a hardware report reduced to what the chain che
     signature    Ed25519 over H("cairn/devnet-attest/v1",
                                 encode([chain_id, version, signer, measurement, report_data]))
 
-The binding is the one every AI_V1 attestation class uses (DESIGN §7)::
+The binding is the one every AI_V1 attestation class uses (ARCHITECTURE §7)::
 
     report_data = H("cairn/ai-report-data/v1", encode([task_id, model_digest,
                                                      input_digest, output_digest])) ‖ 0³²

@@ -1,6 +1,6 @@
 """The ProofEnvelope: how a provider's proof travels in a block.
 
-Wire form (DESIGN §7), a canonical CBOR array::
+Wire form (ARCHITECTURE §7), a canonical CBOR array::
 
     ProofEnvelope = [version, type_id, task_id, provider, body, nullifier, signature]
 
@@ -8,7 +8,7 @@ Wire form (DESIGN §7), a canonical CBOR array::
 version     ``1`` (``ENVELOPE_VERSION``); any other value is rejected
 type_id     a registered small unsigned integer, :class:`ProofType`:
             ``AI_V1 = 1``, ``QUANTUM_V1 = 2``, ``ZK_GROTH16_BN254 = 3``
-task_id     ``Hash32``: the job's task id (DESIGN §6)
+task_id     ``Hash32``: the job's task id (ARCHITECTURE §6)
 provider    ``Address`` (20 bytes) of the provider claiming the job
 body        byte string, at most ``MAX_BODY_BYTES``: the type-specific CBOR body
 nullifier   ``Hash32``: ``H("cairn/null/v1", encode([type_id, task_id, provider]))``
@@ -28,7 +28,7 @@ Signature.  The provider signs the 32-byte digest
 so a signature made for one chain, or for any other kind of object, is useless here.  The
 envelope does not carry the public key: the verifier looks the provider's registered key up
 by address (the provider registry in state, given to the verifier as a function) and also
-checks ``address_of(pubkey) == provider`` (DESIGN §2: the last 20 bytes of
+checks ``address_of(pubkey) == provider`` (ARCHITECTURE §2: the last 20 bytes of
 ``H("cairn/addr/v1", pubkey)``).
 
 Decoding is strict (``chain.codec``: canonical bytes only, no trailing bytes, at most

@@ -1,4 +1,4 @@
-"""The policy adapter: a verified proof's metrics → ``units`` and ``qos`` (DESIGN §8).
+"""The policy adapter: a verified proof's metrics → ``units`` and ``qos`` (ARCHITECTURE §8).
 
 Everything is an integer.  Fixed-point conventions:
 
@@ -29,7 +29,7 @@ Quantum (``units = shots × depth_weight × quality_weight``)::
     qos_bp          = quality_bp           (given by the quantum verifier, 0..BP)
     units           = shots × depth_weight_bp × quality_bp × MILLI // BP²
 
-ZK (DESIGN is silent; our choice): a verified Groth16 proof is worth
+ZK (ARCHITECTURE is silent; our choice): a verified Groth16 proof is worth
 ``units_per_proof`` milli-units (default 1000, one unit) at qos ``BP``.
 
 Price of a job: ``price = units × base_rate_per_unit // MILLI`` (micro-units).
@@ -210,7 +210,7 @@ class ZkPricing:
 
 @dataclass(frozen=True, slots=True)
 class PolicyParams:
-    """All pricing parameters; the defaults are DESIGN §8's."""
+    """All pricing parameters; the defaults are those of ARCHITECTURE §8."""
 
     ai: AiPricing = AiPricing()
     """AI pricing."""

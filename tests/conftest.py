@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_TESTDATA = ROOT.parent / "shared" / "testdata"
+VECTORS = ROOT / "tests" / "vectors"
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -21,8 +21,8 @@ settings.load_profile("soak" if os.environ.get("CAIRN_SOAK") else "ci")
 
 
 @pytest.fixture(scope="session")
-def shared_testdata() -> Path:
-    """``../shared/testdata``: third-party vectors with known verdicts."""
-    if not SHARED_TESTDATA.is_dir():
-        raise RuntimeError(f"third-party test data missing at {SHARED_TESTDATA}")
-    return SHARED_TESTDATA
+def vectors() -> Path:
+    """``tests/vectors``: third-party vectors with known verdicts."""
+    if not VECTORS.is_dir():
+        raise RuntimeError(f"third-party test data missing at {VECTORS}")
+    return VECTORS

@@ -1,4 +1,4 @@
-"""BFT consensus (DESIGN §5): Tendermint rounds as a pure state machine.
+"""BFT consensus (ARCHITECTURE §5): Tendermint rounds as a pure state machine.
 
 * ``chain.consensus.types`` — votes, proposals and double-sign evidence: their
   wire bytes and what each signs.

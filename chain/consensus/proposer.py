@@ -1,4 +1,4 @@
-"""Who proposes at ``(height, round)``: weighted round-robin by voting power (DESIGN §5).
+"""Who proposes at ``(height, round)``: weighted round-robin by voting power (ARCHITECTURE §5).
 
 Rule (priority accumulation, integers only).  Each validator ``i`` of a set with
 total power ``T`` holds an integer priority ``p_i``.  One *selection step* is::

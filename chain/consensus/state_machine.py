@@ -1,4 +1,4 @@
-"""Tendermint consensus for one validator as a pure step function (DESIGN §5).
+"""Tendermint consensus for one validator as a pure step function (ARCHITECTURE §5).
 
 ``step(state, event) -> (state, actions)`` runs Algorithm 1 of Buchman, Kwon and
 Milosevic, "The latest gossip on BFT consensus" (2018; "the paper" below, lines

@@ -1,4 +1,4 @@
-"""Consensus messages: votes, proposals and double-sign evidence (DESIGN §5).
+"""Consensus messages: votes, proposals and double-sign evidence (ARCHITECTURE §5).
 
 Wire forms (canonical CBOR arrays, version first; decoded strictly by
 ``chain.codec.decode``, so the bytes of a message are unique)::

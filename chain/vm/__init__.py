@@ -1,4 +1,4 @@
-"""The WebAssembly VM: a deterministic wasmtime engine metered in gas (DESIGN §6).
+"""The WebAssembly VM: a deterministic wasmtime engine metered in gas (ARCHITECTURE §6).
 
 See :mod:`chain.vm.engine` for the configuration and the rules of a call.
 """

@@ -25,7 +25,7 @@ flag                                    value  why
                                                memory or state.
 ``wasm_threads`` / ``shared_memory``    off    threads mean scheduling-dependent results.
 ``wasm_simd``                           off    keeps the float surface small and auditable
-                                               (DESIGN §6); SIMD gives no ABI need we have.
+                                               (ARCHITECTURE §6); SIMD gives no ABI need we have.
 ``wasm_relaxed_simd``                   off    relaxed SIMD is *allowed* to differ by platform.
 ``wasm_relaxed_simd_deterministic``     on     belt and braces should relaxed SIMD be enabled.
 ``wasm_multi_memory``                   off    one linear memory per contract: the memory cap

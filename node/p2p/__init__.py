@@ -1,4 +1,4 @@
-"""Peer-to-peer networking of validators and full nodes (DESIGN §9).
+"""Peer-to-peer networking of validators and full nodes (ARCHITECTURE §9).
 
 Layers, bottom up:
 

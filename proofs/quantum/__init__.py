@@ -1,4 +1,4 @@
-"""QUANTUM_V1: verified results of off-chain quantum jobs (DESIGN §7).
+"""QUANTUM_V1: verified results of off-chain quantum jobs (ARCHITECTURE §7).
 
 A job is an OpenQASM 2.0 circuit (``qasm``) plus trap circuits derived from the beacon that
 assigned it (``traps``): random Clifford circuits whose outcome distribution is known

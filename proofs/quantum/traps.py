@@ -1,6 +1,6 @@
 """The trap circuits of a QUANTUM_V1 job, the slot layout, and which slots a later beacon opens.
 
-Protocol (DESIGN §7)
+Protocol (ARCHITECTURE §7)
 --------------------
 1. *Assignment.*  When a job is leased, the beacon ``B_a`` of the assigning block fixes the
    job's plan (:func:`plan_job`): ``S = num_traps + 1`` slots, one holding the user circuit

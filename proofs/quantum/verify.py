@@ -48,7 +48,7 @@ Verification order (each failure is one ``InvalidProof`` reason):
    ``quantum_trap_uniformity``; ``stats``).
 
 The result (:class:`VerifiedQuantumResult`) carries what settlement needs: the output
-digest of the user histogram, shots and circuit depth for pricing (DESIGN §8), and the
+digest of the user histogram, shots and circuit depth for pricing (ARCHITECTURE §8), and the
 worst trap's in-support fraction as a quality figure.
 """
 
@@ -224,7 +224,7 @@ class VerifiedQuantumResult:
     """``H("cairn/quantum/output/v1", encode(user_histogram))``."""
     shots: int
     depth: int
-    """Depth of the user circuit (``qasm``), for ``depth_weight`` (DESIGN §8)."""
+    """Depth of the user circuit (``qasm``), for ``depth_weight`` (ARCHITECTURE §8)."""
     n_qubits: int
     traps_checked: int
     quality_bp: int

@@ -878,7 +878,7 @@ VERDICTS: dict[str, tuple[Path, Path, Path, int]] = {
     "circomcompat_public_bad": (CC / "verification_key.json", CC / "proof.json", CC / "public_bad.json", 0),
     "cross_setup": (R0 / "verification_key.json", CC / "proof.json", CC / "public.json", 0),
 }
-"""``../shared/testdata/README.md``, the groth16 table: files and verdict (1 VALID, 0 INVALID)."""
+"""``tests/vectors/README.md``, the groth16 table: files and verdict (1 VALID, 0 INVALID)."""
 
 
 def zk_script(vk: bytes, proof: bytes, public: bytes) -> Script:
@@ -888,7 +888,7 @@ def zk_script(vk: bytes, proof: bytes, public: bytes) -> Script:
 
 
 @pytest.fixture(scope="module")
-def zk_runs(shared_testdata: Path) -> dict[str, Any]:
+def zk_runs(vectors: Path) -> dict[str, Any]:
     """Every verdict case, plus the first case again (now cached), in one block."""
     genesis = devnet_genesis()
     cache = Groth16Cache()
@@ -899,7 +899,7 @@ def zk_runs(shared_testdata: Path) -> dict[str, Any]:
                               slash_to=FUND_ADDRESS)
     node = Node(genesis, app=app)
     (c,) = deployed(node, 1)
-    cases = {k: tuple((shared_testdata / p).read_bytes() for p in v[:3]) for k, v in VERDICTS.items()}
+    cases = {k: tuple((vectors / p).read_bytes() for p in v[:3]) for k, v in VERDICTS.items()}
     cases["garbage_json"] = (b"{not json", b"\xff\xfe", b"[")
     cases["empty"] = (b"", b"", b"")
     scripts = {k: zk_script(*v).keep() for k, v in cases.items()}

@@ -198,13 +198,13 @@ def test_ai_agent_reads_its_result_in_a_later_block(samples: dict[str, bytes]) -
                                                                          result_height)
 
 
-def _vectors(shared_testdata: Path) -> dict[str, bytes]:
-    d = shared_testdata / "groth16" / "risc0_multiplier_1pub"
+def _vectors(vectors: Path) -> dict[str, bytes]:
+    d = vectors / "groth16" / "risc0_multiplier_1pub"
     return {p.stem: p.read_bytes() for p in d.glob("*.json")}
 
 
-def test_zk_vault_releases_only_for_a_valid_proof(samples: dict[str, bytes], shared_testdata: Path) -> None:
-    v = _vectors(shared_testdata)
+def test_zk_vault_releases_only_for_a_valid_proof(samples: dict[str, bytes], vectors: Path) -> None:
+    v = _vectors(vectors)
     assert json.loads(v["public"]) == ["33"]
     c = Chain()
     vault, deploy = c.deploy(samples["zk_vault"], encode_args([("bytes", v["verification_key"])]))

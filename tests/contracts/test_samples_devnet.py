@@ -26,13 +26,13 @@ ZK_GAS = "45000000"
 
 
 def test_samples_on_a_devnet(devnet: Devnet, env: dict[str, str], samples: dict[str, bytes],
-                             shared_testdata: Path, tmp_path: Path) -> None:
+                             vectors: Path, tmp_path: Path) -> None:
     rpc = ("--rpc", devnet.url)
     wasm = {}
     for name in ("token", "ai_agent", "zk_vault"):
         wasm[name] = tmp_path / f"{name}.wasm"
         wasm[name].write_bytes(samples[name])
-    zk = shared_testdata / "groth16" / "risc0_multiplier_1pub"
+    zk = vectors / "groth16" / "risc0_multiplier_1pub"
     token, agent, vault = contract_of(0), contract_of(1), contract_of(2)
 
     deployed = run_many(

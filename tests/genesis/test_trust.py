@@ -42,8 +42,8 @@ def test_amd_arks_are_self_signed_roots_per_product() -> None:
         assert hashlib.sha256(der).hexdigest() == FINGERPRINTS[f"ARK-{product}"]
 
 
-def test_amd_arks_equal_the_test_data(shared_testdata: Path) -> None:
-    certs = shared_testdata / "tee" / "sev-snp" / "amd-certs"
+def test_amd_arks_equal_the_test_data(vectors: Path) -> None:
+    certs = vectors / "tee" / "sev-snp" / "amd-certs"
     for product, der in amd_arks().items():
         shipped = (certs / f"ask_ark_{product.lower()}.pem").read_bytes()
         assert split_pem_certificates(shipped)[-1] == der
@@ -65,9 +65,9 @@ def test_amd_chains_are_ask_then_ark() -> None:
             amd_chain_pem(product, vlek=vlek)
 
 
-def test_intel_root_is_self_signed_and_equals_the_test_data(shared_testdata: Path) -> None:
+def test_intel_root_is_self_signed_and_equals_the_test_data(vectors: Path) -> None:
     der = intel_sgx_root()
-    assert der == (shared_testdata / "tee" / "sgx-dcap" / "intel_sgx_root_ca.der").read_bytes()
+    assert der == (vectors / "tee" / "sgx-dcap" / "intel_sgx_root_ca.der").read_bytes()
     cert = x509.load_der_x509_certificate(der)
     assert _cn(cert) == "Intel SGX Root CA" and cert.subject == cert.issuer
     assert signed_by(cert, cert, SignatureScheme.ECDSA_P256_SHA256)

@@ -38,29 +38,29 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[
     return rc, (json.loads(out) if out else {}), err
 
 
-def test_sev_snp_verdicts(shared_testdata: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc, doc, _ = run(sev(shared_testdata) + ["--allow-debug"], capsys)
+def test_sev_snp_verdicts(vectors: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, doc, _ = run(sev(vectors) + ["--allow-debug"], capsys)
     assert rc == 0 and doc["valid"] is True
     fields = doc["fields"]
     assert isinstance(fields, dict) and fields["product"] == "Milan"
     assert fields["report"]["measurement"].startswith("b07af962")  # type: ignore[index]
-    rc, doc, _ = run(sev(shared_testdata), capsys)  # the sample is a debug guest: refused by default
+    rc, doc, _ = run(sev(vectors), capsys)  # the sample is a debug guest: refused by default
     assert rc == 1 and doc["reason"] == "sevsnp_debug_not_allowed"
-    rc, doc, _ = run(sev(shared_testdata, chain="ask_ark_genoa.pem") + ["--allow-debug"], capsys)
+    rc, doc, _ = run(sev(vectors, chain="ask_ark_genoa.pem") + ["--allow-debug"], capsys)
     assert rc == 1 and doc["reason"] == "sevsnp_product_mismatch"
-    rc, doc, _ = run(sev(shared_testdata, report="attestation_tampered_reportdata.bin") + ["--allow-debug"], capsys)
+    rc, doc, _ = run(sev(vectors, report="attestation_tampered_reportdata.bin") + ["--allow-debug"], capsys)
     assert rc == 1 and doc["reason"] == "sevsnp_report_signature"
 
 
-def test_sgx_verdicts(shared_testdata: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc, doc, _ = run(sgx(shared_testdata), capsys)
+def test_sgx_verdicts(vectors: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, doc, _ = run(sgx(vectors), capsys)
     assert rc == 0
     fields = doc["fields"]
     assert isinstance(fields, dict)
     assert fields["tcb_status"] == "ConfigurationAndSWHardeningNeeded"
     assert fields["advisory_ids"] == ["INTEL-SA-00289", "INTEL-SA-00615"]
     assert fields["quote"]["report"]["mrenclave"].startswith("33d8736d")  # type: ignore[index]
-    rc, doc, _ = run(sgx(shared_testdata, quote="sgx_quote_tampered_reportdata.bin"), capsys)
+    rc, doc, _ = run(sgx(vectors, quote="sgx_quote_tampered_reportdata.bin"), capsys)
     assert rc == 1 and doc["reason"] == "sgx_quote_signature"
 
 
@@ -76,18 +76,18 @@ def test_sgx_verdicts(shared_testdata: Path, capsys: pytest.CaptureFixture[str])
     ("risc0_multiplier_1pub/verification_key.json", "circomcompat_multiplier_1pub/proof.json",
      "circomcompat_multiplier_1pub/public.json", False),
 ])
-def test_groth16_verdicts(shared_testdata: Path, capsys: pytest.CaptureFixture[str], vk: str, proof: str,
+def test_groth16_verdicts(vectors: Path, capsys: pytest.CaptureFixture[str], vk: str, proof: str,
                           public: str, valid: bool) -> None:
-    rc, doc, _ = run(g16(shared_testdata, vk, proof, public), capsys)
+    rc, doc, _ = run(g16(vectors, vk, proof, public), capsys)
     assert doc["valid"] is valid and rc == (0 if valid else 1)
 
 
-def test_usage_errors_exit_2_with_one_line(shared_testdata: Path, tmp_path: Path) -> None:
+def test_usage_errors_exit_2_with_one_line(vectors: Path, tmp_path: Path) -> None:
     cairn = str(Path(sys.executable).parent / "cairn")
     cases = [
         ["proofs", "verify", "--kind", "sgx", "--quote", str(tmp_path / "missing.bin")],
-        sgx(shared_testdata)[:-1] + ["yesterday"],
-        sgx(shared_testdata)[:-1] + ["2025-07-01T00:00:00"],  # no zone
+        sgx(vectors)[:-1] + ["yesterday"],
+        sgx(vectors)[:-1] + ["2025-07-01T00:00:00"],  # no zone
         ["proofs", "verify", "--kind", "sev-snp"],
         ["proofs", "verify", "--kind", "nonsense"],
     ]
@@ -96,3 +96,14 @@ def test_usage_errors_exit_2_with_one_line(shared_testdata: Path, tmp_path: Path
         assert p.returncode == 2, (argv, p.stderr)
         lines = p.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:"), p.stderr
+
+
+def test_human_output_shows_values_not_python_reprs(vectors: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(sev(vectors) + ["--allow-debug"]) == 0
+    assert main(g16(vectors, "risc0_multiplier_1pub/verification_key.json", "risc0_multiplier_1pub/proof.json",
+                    "risc0_multiplier_1pub/public.json")) == 0
+    out = capsys.readouterr().out
+    assert "  report.author_key_en: no\n" in out and "  report.debug: yes\n" in out
+    assert "  report.cpuid_fam_id: -\n" in out and "  public_inputs: 33\n" in out
+    for repr_ in (": None", ": False", ": True", "['"):
+        assert repr_ not in out

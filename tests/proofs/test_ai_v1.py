@@ -3,7 +3,7 @@ evidence), the binding rule, and redundancy quorum verdicts.
 
 Fixed values.  Devnet runs use chain ``cairn-devnet-1``; the provider key is derived from
 ``H(b"test/ai-provider", b"")``, the devnet signer from the seed ``0x07 * 32``; task and
-digests are ``H(b"test/ai", i)``.  Real evidence is the testdata README's: the go-sev-guest
+digests are ``H(b"test/ai", i)``.  Real evidence is tests/vectors/README.md's: the go-sev-guest
 Milan report (report_data ``0102030405`` + zeros, a DEBUG guest) and the dcap-qvl SGX quote
 (report_data ``"Hello, world!"`` + zeros), both verified at 2025-07-01T00:00:00Z
 (``NOW_UNIX``), which lies inside every certificate and collateral window involved
@@ -410,8 +410,8 @@ class RealEvidence:
 
 
 @pytest.fixture(scope="module")
-def real(shared_testdata: Path) -> RealEvidence:
-    return RealEvidence(shared_testdata)
+def real(vectors: Path) -> RealEvidence:
+    return RealEvidence(vectors)
 
 
 def tee_context(**config: Any) -> VerifyContext:

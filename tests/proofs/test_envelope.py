@@ -86,8 +86,8 @@ def _raw(**changes: object) -> list[object]:
 
 
 @pytest.fixture(scope="module")
-def zk_body(shared_testdata: Path) -> ZkGroth16Body:
-    d = shared_testdata / RISC0
+def zk_body(vectors: Path) -> ZkGroth16Body:
+    d = vectors / RISC0
     return ZkGroth16Body.build(
         (d / "verification_key.json").read_bytes(),
         (d / "proof.json").read_bytes(),
@@ -299,11 +299,11 @@ def test_a_verifier_slots_in_and_cannot_change_task_or_provider() -> None:
 # --- ZK_GROTH16_BN254 --------------------------------------------------------------
 
 
-def test_zk_envelope_verifies_and_uses_the_cache(zk_body: ZkGroth16Body, shared_testdata: Path) -> None:
+def test_zk_envelope_verifies_and_uses_the_cache(zk_body: ZkGroth16Body, vectors: Path) -> None:
     env = seal_envelope(ProofType.ZK_GROTH16_BN254, TASK, zk_body.encode(), chain_id=CHAIN, provider_key=KEY)
     ctx = _ctx(policy=PolicyParams(zk=ZkPricing(units_per_proof=2500)))
     result = verify_envelope(env.encode(), ctx)  # one real pairing check
-    vk = parse_verifying_key((shared_testdata / RISC0 / "verification_key.json").read_bytes())
+    vk = parse_verifying_key((vectors / RISC0 / "verification_key.json").read_bytes())
     assert result == VerifiedProof(
         task_id=TASK,
         provider=PROVIDER,
@@ -316,8 +316,8 @@ def test_zk_envelope_verifies_and_uses_the_cache(zk_body: ZkGroth16Body, shared_
     assert CACHE.hits == hits + 1
 
 
-def test_zk_proof_that_fails_the_pairing(shared_testdata: Path) -> None:
-    d = shared_testdata / RISC0
+def test_zk_proof_that_fails_the_pairing(vectors: Path) -> None:
+    d = vectors / RISC0
     body = ZkGroth16Body.build(
         (d / "verification_key.json").read_bytes(),
         (d / "proof.json").read_bytes(),
@@ -333,8 +333,8 @@ def _zk_env(body: bytes) -> ProofEnvelope:
     return seal_envelope(ProofType.ZK_GROTH16_BN254, TASK, body, chain_id=CHAIN, provider_key=KEY)
 
 
-def test_zk_body_rejections(zk_body: ZkGroth16Body, shared_testdata: Path) -> None:
-    d = shared_testdata / RISC0
+def test_zk_body_rejections(zk_body: ZkGroth16Body, vectors: Path) -> None:
+    d = vectors / RISC0
     not_on_curve = dataclasses.replace(zk_body, proof_json=(d / "proof_bad_not_on_curve.json").read_bytes())
     cases = [
         (dataclasses.replace(zk_body, output_digest=Hash32(bytes(32))).encode(), "output_digest_mismatch"),

@@ -1,4 +1,4 @@
-"""Groth16/BN254 over snarkjs JSON: every verdict of ../shared/testdata/README.md, the
+"""Groth16/BN254 over snarkjs JSON: every verdict of tests/vectors/README.md, the
 malformed-input rules, the cache, and a fuzz of the parsers.
 
 Real pairing checks are slow in pure Python, so this module runs exactly seven of them
@@ -42,12 +42,12 @@ def _read(root: Path, case: str, name: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def risc0(shared_testdata: Path) -> dict[str, Any]:
+def risc0(vectors: Path) -> dict[str, Any]:
     """The risc0 vectors as parsed JSON (mutated by the negative tests)."""
     return {
-        "vk": json.loads(_read(shared_testdata, RISC0, "verification_key.json")),
-        "proof": json.loads(_read(shared_testdata, RISC0, "proof.json")),
-        "public": json.loads(_read(shared_testdata, RISC0, "public.json")),
+        "vk": json.loads(_read(vectors, RISC0, "verification_key.json")),
+        "proof": json.loads(_read(vectors, RISC0, "proof.json")),
+        "public": json.loads(_read(vectors, RISC0, "public.json")),
     }
 
 
@@ -72,7 +72,7 @@ VERDICTS = [
     ids=["risc0", "risc0-bad", "risc0-noncanonical", "risc0-not-on-curve", "circom", "circom-bad", "cross"],
 )
 def test_readme_verdicts(
-    shared_testdata: Path,
+    vectors: Path,
     vk_dir: str,
     proof_dir: str,
     proof_file: str,
@@ -81,9 +81,9 @@ def test_readme_verdicts(
     valid: bool,
     reason: str,
 ) -> None:
-    vk = _read(shared_testdata, vk_dir, "verification_key.json")
-    proof = _read(shared_testdata, proof_dir, proof_file)
-    public = _read(shared_testdata, public_dir, public_file)
+    vk = _read(vectors, vk_dir, "verification_key.json")
+    proof = _read(vectors, proof_dir, proof_file)
+    public = _read(vectors, public_dir, public_file)
     cache = Groth16Cache()
     verdict = groth16_verdict(vk, proof, public, cache=cache)
     assert (verdict.valid, verdict.reason) == (valid, reason)
@@ -97,15 +97,15 @@ def test_readme_verdicts(
         assert info.value.reason == reason
 
 
-def test_verdict_reports_parsed_fields(shared_testdata: Path) -> None:
+def test_verdict_reports_parsed_fields(vectors: Path) -> None:
     verdict = groth16_verdict(
-        _read(shared_testdata, RISC0, "verification_key.json"),
-        _read(shared_testdata, RISC0, "proof_bad_not_on_curve.json"),
-        _read(shared_testdata, RISC0, "public.json"),
+        _read(vectors, RISC0, "verification_key.json"),
+        _read(vectors, RISC0, "proof_bad_not_on_curve.json"),
+        _read(vectors, RISC0, "public.json"),
     )
     assert (
         verdict.vk_digest
-        == parse_verifying_key(_read(shared_testdata, RISC0, "verification_key.json")).digest()
+        == parse_verifying_key(_read(vectors, RISC0, "verification_key.json")).digest()
     )
     assert verdict.public_inputs == ()  # the proof failed before the inputs were read
 
@@ -113,11 +113,11 @@ def test_verdict_reports_parsed_fields(shared_testdata: Path) -> None:
 # --- the cache ---------------------------------------------------------------------
 
 
-def test_cache_hits_and_distinguishes_inputs(shared_testdata: Path) -> None:
-    vk = _read(shared_testdata, RISC0, "verification_key.json")
-    proof = _read(shared_testdata, RISC0, "proof.json")
-    good = _read(shared_testdata, RISC0, "public.json")
-    bad = _read(shared_testdata, RISC0, "public_bad.json")
+def test_cache_hits_and_distinguishes_inputs(vectors: Path) -> None:
+    vk = _read(vectors, RISC0, "verification_key.json")
+    proof = _read(vectors, RISC0, "proof.json")
+    good = _read(vectors, RISC0, "public.json")
+    bad = _read(vectors, RISC0, "public_bad.json")
     cache = Groth16Cache(max_entries=8)
 
     assert verify_groth16(vk, proof, good, cache=cache) is True  # pairing 1
@@ -136,11 +136,11 @@ def test_cache_hits_and_distinguishes_inputs(shared_testdata: Path) -> None:
     assert (cache.hits, cache.misses, len(cache)) == (4, 2, 2)
 
 
-def test_statement_key_distinguishes_every_part(risc0: dict[str, Any], shared_testdata: Path) -> None:
+def test_statement_key_distinguishes_every_part(risc0: dict[str, Any], vectors: Path) -> None:
     vk = parse_verifying_key(risc0["vk"])
     proof = parse_proof(risc0["proof"])
-    other_vk = parse_verifying_key(_read(shared_testdata, CIRCOM, "verification_key.json"))
-    other_proof = parse_proof(_read(shared_testdata, CIRCOM, "proof.json"))
+    other_vk = parse_verifying_key(_read(vectors, CIRCOM, "verification_key.json"))
+    other_proof = parse_proof(_read(vectors, CIRCOM, "proof.json"))
     keys = {
         statement_key(vk, proof, (33,)),
         statement_key(vk, proof, (34,)),
@@ -455,9 +455,9 @@ def test_fuzz_mutated_documents_give_only_invalid_proof_or_false(
 
 
 @given(data=st.data())
-def test_fuzz_json_text_parsers(shared_testdata: Path, data: st.DataObject) -> None:
+def test_fuzz_json_text_parsers(vectors: Path, data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(["verification_key.json", "proof.json", "public.json"]))
-    raw = bytearray(_read(shared_testdata, RISC0, name))
+    raw = bytearray(_read(vectors, RISC0, name))
     for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
         index = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
         raw[index] = data.draw(st.integers(min_value=0, max_value=255))

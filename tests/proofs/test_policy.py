@@ -1,4 +1,4 @@
-"""The policy adapter: integer units and QoS per DESIGN §8, at every threshold boundary."""
+"""The policy adapter: integer units and QoS per ARCHITECTURE §8, at every threshold boundary."""
 
 from __future__ import annotations
 

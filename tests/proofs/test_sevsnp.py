@@ -1,4 +1,4 @@
-"""AMD SEV-SNP verification against real evidence (../shared/testdata/tee/sev-snp).
+"""AMD SEV-SNP verification against real evidence (tests/vectors/tee/sev-snp).
 
 Times.  ``NOW = 2025-07-01T00:00:00Z`` lies inside every certificate's validity: the
 go-sev-guest Milan VCEK (2022-09-24T00:55:28Z .. 2029-09-24T00:55:28Z), the Milan ASK and
@@ -7,7 +7,7 @@ ARK (2020-10-22 .. 2045-10-22) and the Genoa ASK and ARK (2022-01-26 / 2022-10-3
 its notBefore) each fall outside the VCEK alone.
 
 The go-sev-guest report's guest policy is 0x0b0000: bit 16 (SMT), bit 17 (reserved, must be
-one) and bit 19 (DEBUG).  It is a debug guest, so the VALID verdict of the testdata README
+one) and bit 19 (DEBUG).  It is a debug guest, so the VALID verdict of tests/vectors/README.md
 holds under a policy that allows debugging; the default policy refuses it.
 """
 
@@ -84,8 +84,8 @@ class Evidence:
 
 
 @pytest.fixture(scope="module")
-def ev(shared_testdata: Path) -> Evidence:
-    snp = shared_testdata / "tee" / "sev-snp"
+def ev(vectors: Path) -> Evidence:
+    snp = vectors / "tee" / "sev-snp"
     milan = (GENESIS_CERTS / "ask_ark_milan.pem").read_bytes()
     genoa = (GENESIS_CERTS / "ask_ark_genoa.pem").read_bytes()
     return Evidence(
@@ -130,8 +130,8 @@ def patched(data: bytes, offset: int, new: bytes) -> bytes:
 # --------------------------------------------------------------------------- trust anchors
 
 
-def test_genesis_certs_are_the_testdata_files(shared_testdata: Path) -> None:
-    amd = shared_testdata / "tee" / "sev-snp" / "amd-certs"
+def test_genesis_certs_are_the_testdata_files(vectors: Path) -> None:
+    amd = vectors / "tee" / "sev-snp" / "amd-certs"
     for name in ("ask_ark_milan.pem", "ask_ark_genoa.pem", "asvk_ark_milan_vlek.pem"):
         assert (GENESIS_CERTS / name).read_bytes() == (amd / name).read_bytes()
     readme = (GENESIS_CERTS / "README.md").read_text()

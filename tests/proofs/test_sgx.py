@@ -1,4 +1,4 @@
-"""Intel SGX DCAP quote verification against real evidence (../shared/testdata/tee/sgx-dcap).
+"""Intel SGX DCAP quote verification against real evidence (tests/vectors/tee/sgx-dcap).
 
 Times.  ``NOW = 2025-07-01T00:00:00Z`` lies inside every window that matters:
 
@@ -88,10 +88,10 @@ class Evidence:
 
 
 @pytest.fixture(scope="module")
-def ev(shared_testdata: Path) -> Evidence:
-    sample = shared_testdata / "tee" / "sgx-dcap" / "sgx-v3_dcap-qvl"
+def ev(vectors: Path) -> Evidence:
+    sample = vectors / "tee" / "sgx-dcap" / "sgx-v3_dcap-qvl"
     milan = x509.load_pem_x509_certificates(
-        (shared_testdata / "tee" / "sev-snp" / "amd-certs" / "ask_ark_milan.pem").read_bytes()
+        (vectors / "tee" / "sev-snp" / "amd-certs" / "ask_ark_milan.pem").read_bytes()
     )
     return Evidence(
         quote=(sample / "sgx_quote.bin").read_bytes(),
@@ -161,8 +161,8 @@ def collateral_with(ev: Evidence, **change: str) -> bytes:
 # --------------------------------------------------------------------------- trust anchor
 
 
-def test_genesis_root_is_the_testdata_root(shared_testdata: Path) -> None:
-    sgx = shared_testdata / "tee" / "sgx-dcap"
+def test_genesis_root_is_the_testdata_root(vectors: Path) -> None:
+    sgx = vectors / "tee" / "sgx-dcap"
     assert GENESIS_ROOT.read_bytes() == (sgx / "intel_sgx_root_ca.pem").read_bytes()
     der = load_trust_anchor(GENESIS_ROOT.read_bytes()).public_bytes(serialization.Encoding.DER)
     assert der == (sgx / "intel_sgx_root_ca.der").read_bytes()

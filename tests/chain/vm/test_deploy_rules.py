@@ -26,7 +26,7 @@ from tests.chain.vm.contracts import SCRIPT, Node, wat
 from tests.chain.vm.wast import WastRunner, parse
 
 MEMORY = '(memory (export "memory") 1)'
-SPEC = Path(__file__).resolve().parents[3].parent / "shared" / "testdata" / "wasm"
+SPEC = Path(__file__).resolve().parents[3] / "tests" / "vectors" / "wasm"
 RULE_REASONS = {"too_many_locals", "nesting_too_deep", "multi_value_block", "too_many_tables", "table_over_cap",
                 "segment_offset_not_constant", "data_segment_out_of_bounds", "elem_segment_out_of_bounds"}
 
@@ -206,7 +206,7 @@ def _spec_modules() -> list[bytes]:
 
 
 def test_every_spec_module_wasmtime_accepts_passes_the_decoder() -> None:
-    """The spec scripts' modules (../shared/testdata/wasm): none is malformed to the deploy
+    """The spec scripts' modules (tests/vectors/wasm): none is malformed to the deploy
     rules' decoder, whatever rule it may break."""
     engine = Engine()
     modules = _spec_modules()

@@ -1,7 +1,7 @@
-"""WebAssembly spec scripts (../shared/testdata/wasm) on the deterministic engine.
+"""WebAssembly spec scripts (tests/vectors/wasm) on the deterministic engine.
 
 Every assertion of every script passes at the genesis configuration.  The two chain
-differences of DESIGN §6 are exercised on purpose with a small memory cap and a small
+differences of ARCHITECTURE §6 are exercised on purpose with a small memory cap and a small
 stack, and must show up as counted differences, never as failures.
 """
 
@@ -39,8 +39,8 @@ def _run(engine: Engine, path: Path, **kw: int) -> Report:
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
-def test_spec_script_passes(engine: Engine, shared_testdata: Path, name: str) -> None:
-    report = _run(engine, shared_testdata / "wasm" / f"{name}.wast")
+def test_spec_script_passes(engine: Engine, vectors: Path, name: str) -> None:
+    report = _run(engine, vectors / "wasm" / f"{name}.wast")
     executed, refused = SCRIPTS[name]
     assert report.failures == []
     assert not report.unsupported
@@ -49,26 +49,26 @@ def test_spec_script_passes(engine: Engine, shared_testdata: Path, name: str) ->
     assert report.passed == report.executed
 
 
-def test_memory_cap_difference_is_counted(engine: Engine, shared_testdata: Path) -> None:
+def test_memory_cap_difference_is_counted(engine: Engine, vectors: Path) -> None:
     # 1 MiB cap: `grow 800` on a 3-page memory returns -1 instead of 3, and the next
     # size-dependent assertion on that instance differs too.  Nothing else may differ.
-    report = _run(engine, shared_testdata / "wasm" / "memory_grow.wast", memory_limit=1 << 20)
+    report = _run(engine, vectors / "wasm" / "memory_grow.wast", memory_limit=1 << 20)
     assert report.failures == []
     assert report.differences == {"memory_cap": 2}
     assert report.passed + 2 == report.executed == 94
 
 
-def test_recursion_limit_difference_is_counted(shared_testdata: Path) -> None:
+def test_recursion_limit_difference_is_counted(vectors: Path) -> None:
     # An 8 KiB wasm stack is too small for one of call.wast's deep (but finite) recursions.
     small = Engine(VmConfig(max_wasm_stack=8 * 1024))
-    report = _run(small, shared_testdata / "wasm" / "call.wast")
+    report = _run(small, vectors / "wasm" / "call.wast")
     assert report.failures == []
     assert set(report.differences) == {"recursion_limit"}
     assert report.passed + report.differences["recursion_limit"] == report.executed == 90
 
 
-def test_runner_detects_a_wrong_expectation(engine: Engine, shared_testdata: Path) -> None:
-    src = (shared_testdata / "wasm" / "f32.wast").read_text()
+def test_runner_detects_a_wrong_expectation(engine: Engine, vectors: Path) -> None:
+    src = (vectors / "wasm" / "f32.wast").read_text()
     good = '(assert_return (invoke "add" (f32.const -0x0p+0) (f32.const -0x0p+0)) (f32.const -0x0p+0))'
     assert good in src
     wrong = '(assert_return (invoke "add" (f32.const -0x0p+0) (f32.const -0x0p+0)) (f32.const 0x0p+0))'

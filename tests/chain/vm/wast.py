@@ -11,7 +11,7 @@ generated wrapper module that takes and returns ``i32``/``i64`` and reinterprets
 ``f32``/``f64`` (reinterpretation is a bit copy and is not NaN-canonicalized), so NaN
 payloads survive exactly.
 
-Chain differences (DESIGN §6, testdata README) are counted, not hidden:
+Chain differences (ARCHITECTURE §6, tests/vectors/README.md) are counted, not hidden:
 
 * ``memory_cap``: a ``memory.grow`` the spec expects to succeed returns -1 because the
   run's memory cap is smaller than the spec's 4 GiB, or a module's initial memory is over
