@@ -248,8 +248,10 @@ def check_against_account(tx: SignedTx, account: Account, app: Application, *, e
         raise InvalidTransaction(f"nonce {body.nonce} is ahead of the next nonce {nonce}",
                                  code=ErrorCode.TX_NONCE_GAP, expected=nonce, got=body.nonce)
     if body.gas_price < params.min_gas_price:
-        raise InvalidTransaction(f"gas price {body.gas_price} below the minimum {params.min_gas_price}",
-                                 code=ErrorCode.TX_FEE_TOO_LOW)
+        least = body.gas_limit * params.min_gas_price
+        raise InvalidTransaction(f"fee {body.fee} for gas limit {body.gas_limit} bids a gas price of {body.gas_price}"
+                                 f" (fee ÷ gas limit), below the minimum {params.min_gas_price}: the fee must be at"
+                                 f" least {least}", code=ErrorCode.TX_FEE_TOO_LOW, min_fee=least)
     need = intrinsic_gas(tx, params)
     if body.gas_limit < need:
         raise InvalidTransaction(f"gas limit {body.gas_limit} below the intrinsic gas {need}",

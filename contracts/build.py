@@ -145,8 +145,12 @@ def _wasmtime() -> Any:
 
 
 def build_tree(root: Path, out_dir: Path) -> dict[str, bytes]:
-    """Builds every sample under ``root/samples`` into ``out_dir``: file name -> bytes."""
+    """Builds every sample under ``root/samples`` into ``out_dir``: file name -> bytes.
+
+    ``out_dir`` may be relative to the caller's directory (clang runs in ``root``).
+    """
     clang = find_clang()
+    out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     built: dict[str, bytes] = {}
     samples = root / "samples"

@@ -83,7 +83,7 @@ from chain.consensus import (
 )
 from chain.consensus.types import MAX_PROPOSAL_BYTES, proposal_digest
 from chain.errors import ChainError, InvalidConsensusMessage
-from chain.keys import PrivateKey
+from chain.keys import PrivateKey, encode_address
 from chain.onion import Onion
 from chain.staking import VALIDATORS_KEY, DoubleSign, SignedVote, load_set, set_start_height
 from chain.types import Address, Hash32, Signature64
@@ -230,7 +230,7 @@ class BftDriver:
                     await self._act(action)
 
     def _rejected(self, a: Rejected, source: NodeId | None) -> None:
-        log.info("message rejected", reason=a.reason, signer=bytes(a.sender).hex() if a.sender else None)
+        log.info("message rejected", reason=a.reason, signer=self._bech32(a.sender) if a.sender else None)
         if source is not None:
             self.gossip.report(source, InvalidConsensusMessage(a.reason))
 
@@ -397,7 +397,7 @@ class BftDriver:
             log.error("own evidence refused", reason=exc.message)
             return
         if added:
-            log.warning("double sign detected", validator=bytes(votes[0].validator).hex(), height=votes[0].height)
+            log.warning("double sign detected", validator=self._bech32(votes[0].validator), height=votes[0].height)
             self.gossip.publish("evidence", raw)
 
     # --- the reader gate (peers' connection tasks: check, then queue) -----------------------
@@ -466,6 +466,10 @@ class BftDriver:
             return Verdict.IGNORE
         self.gossip.publish("evidence", data, exclude=source)
         return Verdict.ACCEPT
+
+    def _bech32(self, address: bytes) -> str:
+        """Addresses in logs are written as everywhere else (node ids stay hex, as in ``ID@host:port``)."""
+        return encode_address(address, self.chain.app.params.address_prefix)
 
     def _on_peer(self, peer: NodeId, connected: bool) -> None:
         if connected:

@@ -50,10 +50,7 @@ def check_commit(store: BlockStore, parent: Block, block: Block) -> None:
 def check_home(home: Home) -> dict[str, Any]:
     if not home.data_dir.exists():
         raise HomeError(f"{home.data_dir} does not exist")
-    try:
-        kv = LevelDBKV(home.data_dir)
-    except Exception as exc:  # plyvel raises IOError subclasses for a held lock
-        raise HomeError(f"cannot open {home.data_dir} (is the node still running?): {exc}") from None
+    kv = LevelDBKV(home.data_dir)  # StoreUnavailable names a running node
     try:
         store = BlockStore(kv)
         head = store.check_head()

@@ -35,7 +35,8 @@ from chain.params import ChainParams
 from chain.tx import TxBody
 from chain.types import Address
 from node.client import NodeUnreachable, RpcClient, RpcClientError
-from node.home import Home, HomeError, read_key, write_key
+from node.display import show, show_time
+from node.home import Home, read_key, write_key
 
 DEFAULT_RPC = "http://127.0.0.1:26657"
 ONION_LENGTH = 500_000
@@ -64,7 +65,7 @@ def _emit(args: argparse.Namespace, doc: Any, text: str | Callable[[], str]) -> 
 
 
 def keyring_dir(args: argparse.Namespace) -> Path:
-    return Path(args.keyring or os.environ.get("CAIRN_KEYRING") or Path.home() / ".cairn" / "keys")
+    return Path(getattr(args, "keyring", None) or os.environ.get("CAIRN_KEYRING") or Path.home() / ".cairn" / "keys")
 
 
 def _key_path(args: argparse.Namespace, name: str) -> Path:
@@ -76,16 +77,35 @@ def _key_path(args: argparse.Namespace, name: str) -> Path:
 def load_signer(args: argparse.Namespace, name: str) -> PrivateKey:
     """A keyring entry, or ``devnet:N`` for the public devnet account keys."""
     if name.startswith("devnet:"):
-        index = name.split(":", 1)[1]
-        if not index.isdigit():
-            raise CliError("devnet keys are named devnet:0 .. devnet:9")
-        from genesis.devnet import devnet_account_key
+        from genesis.devnet import DEVNET_ACCOUNTS, devnet_account_key
 
+        index = name.split(":", 1)[1]
+        if not index.isdigit() or int(index) >= DEVNET_ACCOUNTS:
+            raise CliError(f"no devnet key {name!r}: the devnet keys are devnet:0 .. devnet:{DEVNET_ACCOUNTS - 1}")
         return devnet_account_key(int(index))
     path = _key_path(args, name)
     if not path.exists():
         raise CliError(f"no key named {name!r} in {keyring_dir(args)}")
     return read_key(path)
+
+
+def resolve_address(args: argparse.Namespace, text: str, prefix: str, what: str) -> Address:
+    """An address given as bech32 (``cairn1...``), as ``devnet:N``, or as a keyring key's name;
+    ``CliError`` naming ``what`` (the flag or argument) otherwise."""
+    if text.startswith("devnet:") or _key_path_or_none(args, text) is not None:
+        return load_signer(args, text).address
+    try:
+        return decode_address(text, prefix)
+    except DecodeError as exc:
+        raise CliError(f"{what}: {exc.message} (give an address, devnet:N or the name of a key)") from None
+
+
+def _key_path_or_none(args: argparse.Namespace, name: str) -> Path | None:
+    """The keyring file of ``name`` if it names an existing key."""
+    if not name or "/" in name or name.startswith(".") or len(name) > 64:
+        return None
+    path = keyring_dir(args) / f"{name}.json"
+    return path if path.exists() else None
 
 
 def _key_doc(name: str, key: PrivateKey, prefix: str) -> dict[str, Any]:
@@ -210,6 +230,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def cmd_devnet(args: argparse.Namespace) -> None:
     from genesis.devnet import DEVNET_ONION_LENGTH, devnet_genesis, devnet_onion_seed, devnet_validator_key
+    from node.network import plan, supervise, write_network
 
     home = Home(Path(args.home))
     if args.validators == 1:
@@ -217,9 +238,10 @@ def cmd_devnet(args: argparse.Namespace) -> None:
             home.init(devnet_genesis(1), devnet_validator_key(0), rpc=args.rpc_laddr,
                       onion=(devnet_onion_seed(0), DEVNET_ONION_LENGTH))
             print(f"initialized devnet home {home.path}", file=sys.stderr)
+        config = home.load_config()
+        _refuse_busy([f"{config.rpc_host}:{config.rpc_port}"] if config.rpc_port else [])
         _run(home)
         return
-    from node.network import plan, supervise, write_network
 
     members = plan(home.path, [devnet_validator_key(i) for i in range(args.validators)],
                    [(devnet_onion_seed(i), DEVNET_ONION_LENGTH) for i in range(args.validators)],
@@ -229,9 +251,20 @@ def cmd_devnet(args: argparse.Namespace) -> None:
             raise CliError(f"{home.path} holds a partial devnet; remove it or use the same --validators")
         write_network(members, devnet_genesis(args.validators))
         print(f"initialized a {args.validators}-validator devnet in {home.path}", file=sys.stderr)
+    _refuse_busy([a for m in members for a in (m.rpc, m.p2p)])
     for i, m in enumerate(members):
         print(f"validator {i}: home {m.home.path}, rpc http://{m.rpc}, p2p {m.p2p}", file=sys.stderr)
     supervise([m.home for m in members])
+
+
+def _refuse_busy(addresses: list[str]) -> None:
+    """Stop before starting anything if a port the devnet needs is taken (another node, ``make run``)."""
+    from node.network import first_busy
+
+    busy = first_busy(addresses)
+    if busy is not None:
+        raise CliError(f"{busy} is already in use (another node running? `make run`?); "
+                       "choose other ports with --rpc-laddr HOST:PORT (validator i uses PORT+10i, p2p PORT-1+10i)")
 
 
 def cmd_check(args: argparse.Namespace) -> None:
@@ -278,13 +311,16 @@ def _next_nonce(args: argparse.Namespace, client: RpcClient, key: PrivateKey, pr
 
 def _report_tx(args: argparse.Namespace, client: RpcClient, tx_hash: str, extra: dict[str, Any] | None = None) -> int:
     """Print the hash (or, with ``--wait``, the receipt) with ``extra`` fields; exit 1 for a failed receipt."""
-    extra = extra or {}
+    shown: dict[str, Any] = extra or {}
     if not args.wait:
-        _emit(args, {"hash": tx_hash, **extra},
-              lambda: "\n".join([tx_hash, *(f"{k}: {v}" for k, v in extra.items())]))
+        _emit(args, {"hash": tx_hash, **shown},
+              lambda: "\n".join([tx_hash, *(f"{k}: {v}" for k, v in shown.items())]))
         return 0
-    receipt = {**_wait_receipt(client, tx_hash, args.timeout), **extra}
-    _emit(args, receipt, lambda: "\n".join([_receipt_text(receipt), *(f"  {k}: {v}" for k, v in extra.items())]))
+    receipt = _wait_receipt(client, tx_hash, args.timeout)
+    if receipt["status"] != "ok":
+        shown = {}  # a failed deploy created no contract: no address to show
+    receipt = {**receipt, **shown}
+    _emit(args, receipt, lambda: "\n".join([_receipt_text(receipt), *(f"  {k}: {v}" for k, v in shown.items())]))
     return 0 if receipt["status"] == "ok" else 1
 
 
@@ -293,10 +329,7 @@ def cmd_tx_transfer(args: argparse.Namespace) -> int:
         status = client.call("node.status")
         prefix = status["address_prefix"]
         key = load_signer(args, args.sender)
-        try:
-            to = decode_address(args.to, prefix)
-        except DecodeError as exc:
-            raise CliError(f"--to: {exc.message}") from None
+        to = resolve_address(args, args.to, prefix, "--to")
         nonce = _next_nonce(args, client, key, prefix)
         tx_hash = _send(args, client, status, key, nonce, "transfer", [bytes(to), args.amount], args.gas_limit)
         return _report_tx(args, client, tx_hash)
@@ -363,6 +396,7 @@ def cmd_tx_deploy(args: argparse.Namespace) -> int:
         code = Path(args.file).read_bytes()
     except OSError as exc:
         raise CliError(f"{args.file}: {exc.strerror or exc}") from None
+    _check_wasm(args.file, code)
     with _client(args) as client:
         status = client.call("node.status")
         prefix = status["address_prefix"]
@@ -374,6 +408,21 @@ def cmd_tx_deploy(args: argparse.Namespace) -> int:
         # known before the deploy lands: the address depends only on the sender and the nonce
         address = encode_address(contract_address(key.address, nonce), prefix)
         return _report_tx(args, client, tx_hash, {"address": address})
+
+
+def _check_wasm(name: str, code: bytes) -> None:
+    """Refuse, before signing, bytes that are not a WebAssembly module at all: the chain would
+    refuse them too, but only after charging the deploy.  (A module that is WebAssembly but
+    breaks a chain rule is left to the chain, whose receipt names the rule.)"""
+    import wasmtime
+
+    if not code.startswith(b"\0asm"):
+        raise CliError(f"{name} is not a WebAssembly module (it does not start with \\0asm); nothing was sent")
+    try:
+        wasmtime.Module.validate(wasmtime.Engine(), code)
+    except wasmtime.WasmtimeError as exc:
+        reason = str(exc).splitlines()[0]
+        raise CliError(f"{name} is not a valid WebAssembly module ({reason}); nothing was sent") from None
 
 
 def cmd_tx_call(args: argparse.Namespace) -> int:
@@ -454,7 +503,9 @@ def _receipt_text(r: dict[str, Any]) -> str:
 def cmd_query(args: argparse.Namespace) -> None:
     with _client(args) as client:
         if args.query_cmd == "account":
-            a = client.call("state.getAccount", address=args.address, height=args.height)
+            prefix = client.call("node.status")["address_prefix"]
+            address = encode_address(resolve_address(args, args.address, prefix, "address"), prefix)
+            a = client.call("state.getAccount", address=address, height=args.height)
             _emit(args, a, f"address: {a['address']}\nbalance: {a['balance']}\nnonce:   {a['nonce']}\n"
                            f"height:  {a['height']}")
         elif args.query_cmd == "block":
@@ -468,9 +519,16 @@ def cmd_query(args: argparse.Namespace) -> None:
                 params["hash"] = ref
             b = client.call("chain.getBlock", **params)
             h = b["header"]
-            _emit(args, b, lambda: f"block {h['height']} {b['hash']}\n  time:       {h['time_ms']}\n"
-                                   f"  proposer:   {h['proposer']}\n  txs:        {len(b['txs'])}\n"
-                                   f"  state_root: {h['state_root']}")
+            def block_text() -> str:
+                lines = [f"block {h['height']} {b['hash']}", f"  time:       {show_time(h['time_ms'])}",
+                         f"  proposer:   {show(h['proposer'])}", f"  txs:        {len(b['txs'])}",
+                         f"  state_root: {h['state_root']}"]
+                if args.full:  # one line per transaction: hash, kind, sender, nonce
+                    lines += [f"  tx {t['hash']}  {t['kind']:<8} from {t['sender']} nonce {t['nonce']}"
+                              for t in b["txs"]]
+                return "\n".join(lines)
+
+            _emit(args, b, block_text)
         else:
             t = client.call("tx.get", hash=args.hash)
             doc = dict(t)
@@ -492,14 +550,21 @@ def cmd_query(args: argparse.Namespace) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
+    json_errors = False
+    """Set by ``main`` when the command line asks for ``--json``: usage errors are JSON too."""
+
     def error(self, message: str) -> NoReturn:
-        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        if _Parser.json_errors:
+            print(json.dumps({"error": {"code": USAGE_ERROR, "message": f"{self.prog}: {message}"}}), file=sys.stderr)
+        else:
+            print(f"error: {self.prog}: {message}", file=sys.stderr)
         sys.exit(2)
 
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="cairn", description="Cairn node and client")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p.add_argument("--version", action="version", version=f"cairn {_version()}")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
 
     def common(sp: argparse.ArgumentParser, *, rpc: bool = False, home: bool = False) -> None:
         sp.add_argument("--json", action="store_true", help="machine-readable output")
@@ -511,10 +576,10 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("init", help="write a genesis, key and config into a home directory")
     common(sp, home=True)
     sp.add_argument("--devnet", action="store_true", help="use the built-in devnet genesis and keys")
-    sp.add_argument("--chain-id", default="cairn-local")
+    sp.add_argument("--chain-id", default="cairn-local", help="chain id of a new genesis (default cairn-local)")
     sp.add_argument("--fund", action="append", metavar="ADDR=AMOUNT", help="initial balance (repeatable)")
-    sp.add_argument("--rpc-laddr", default="127.0.0.1:26657")
-    sp.add_argument("--p2p-laddr", default="127.0.0.1:26656")
+    sp.add_argument("--rpc-laddr", default="127.0.0.1:26657", help="JSON-RPC listen address HOST:PORT")
+    sp.add_argument("--p2p-laddr", default="127.0.0.1:26656", help="p2p listen address HOST:PORT")
     sp.add_argument("--validators", type=_nonneg_int, default=1,
                     help="N > 1 writes HOME/v0..v{N-1}, one home per validator, sharing one genesis")
     sp.add_argument("--hosts", help="comma-separated hosts of the N validators (default 127.0.0.1)")
@@ -528,7 +593,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("devnet", help="run a devnet on loopback (initializing it if needed)")
     common(sp, home=True)
-    sp.add_argument("--rpc-laddr", default="127.0.0.1:26657")
+    sp.add_argument("--rpc-laddr", default="127.0.0.1:26657", help="validator 0's JSON-RPC address HOST:PORT")
     sp.add_argument("--validators", type=_nonneg_int, default=1,
                     help="N validator processes (RPC ports base+10i, p2p base-1+10i)")
     sp.set_defaults(func=cmd_devnet)
@@ -538,40 +603,41 @@ def _parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_check)
 
     keys = sub.add_parser("keys", help="manage signing keys")
-    ksub = keys.add_subparsers(dest="keys_cmd", required=True)
-    for name in ("new", "list", "show"):
-        kp = ksub.add_parser(name)
+    ksub = keys.add_subparsers(dest="keys_cmd", metavar="COMMAND")
+    for name, what in (("new", "make a new key"), ("list", "list the keyring's keys"),
+                       ("show", "show a key's address and public key")):
+        kp = ksub.add_parser(name, help=what)
         common(kp)
-        kp.add_argument("--keyring", help="keyring directory")
+        kp.add_argument("--keyring", help=KEYRING_HELP)
         kp.add_argument("--prefix", default="cairn", help="address prefix")
         if name != "list":
-            kp.add_argument("name")
+            kp.add_argument("name", help="the key's name" + ("" if name == "new" else ", or devnet:N"))
         kp.set_defaults(func=cmd_keys)
 
     tx = sub.add_parser("tx", help="sign and send transactions")
-    tsub = tx.add_subparsers(dest="tx_cmd", required=True)
+    tsub = tx.add_subparsers(dest="tx_cmd", metavar="COMMAND")
     tp = tsub.add_parser("transfer", help="send units to an address")
     common(tp, rpc=True)
-    tp.add_argument("--keyring")
+    tp.add_argument("--keyring", help=KEYRING_HELP)
     tp.add_argument("--from", dest="sender", required=True, help="key name, or devnet:N")
-    tp.add_argument("--to", required=True)
-    tp.add_argument("--amount", required=True, type=_transfer_amount)
-    tp.add_argument("--fee", type=_nonneg_int)
-    tp.add_argument("--gas-limit", type=_nonneg_int, default=20_000)
-    tp.add_argument("--nonce", type=_nonneg_int)
+    tp.add_argument("--to", required=True, help="an address, devnet:N, or the name of a key")
+    tp.add_argument("--amount", required=True, type=_transfer_amount, help="units to send (at least 1)")
+    tp.add_argument("--fee", type=_nonneg_int, help="default: gas limit × the minimum gas price")
+    tp.add_argument("--gas-limit", type=_nonneg_int, default=20_000, help="default 20,000 (a transfer's gas)")
+    tp.add_argument("--nonce", type=_nonneg_int, help="default: the sender's next nonce")
     tp.add_argument("--wait", action="store_true", help="wait for the commit and print the receipt")
-    tp.add_argument("--timeout", type=float, default=30.0)
+    tp.add_argument("--timeout", type=float, default=30.0, help="seconds --wait waits (default 30)")
     tp.set_defaults(func=cmd_tx_transfer)
 
     def signed(sp: argparse.ArgumentParser, gas_help: str) -> None:
         common(sp, rpc=True)
-        sp.add_argument("--keyring")
+        sp.add_argument("--keyring", help=KEYRING_HELP)
         sp.add_argument("--from", dest="sender", required=True, help="key name, or devnet:N")
         sp.add_argument("--fee", type=_nonneg_int, help="default: gas limit × the minimum gas price")
         sp.add_argument("--gas-limit", "--gas", dest="gas_limit", type=_nonneg_int, help=gas_help)
-        sp.add_argument("--nonce", type=_nonneg_int)
+        sp.add_argument("--nonce", type=_nonneg_int, help="default: the sender's next nonce")
         sp.add_argument("--wait", action="store_true", help="wait for the commit and print the receipt")
-        sp.add_argument("--timeout", type=float, default=30.0)
+        sp.add_argument("--timeout", type=float, default=30.0, help="seconds --wait waits (default 30)")
 
     def call_args(sp: argparse.ArgumentParser, flag: str) -> None:
         group = sp.add_mutually_exclusive_group()
@@ -588,7 +654,7 @@ def _parser() -> argparse.ArgumentParser:
     tp = tsub.add_parser("call", help="call a contract method in a transaction")
     signed(tp, f"default: {CALL_GAS:,}")
     tp.add_argument("address", help="the contract's address")
-    tp.add_argument("method")
+    tp.add_argument("method", help="the exported method to call")
     call_args(tp, "arg")
     tp.add_argument("--value", type=_nonneg_int, default=0, help="units sent to the contract")
     tp.set_defaults(func=cmd_tx_call)
@@ -598,25 +664,26 @@ def _parser() -> argparse.ArgumentParser:
     add_proofs_parser(sub, common)
 
     q = sub.add_parser("query", help="read chain data")
-    qsub = q.add_subparsers(dest="query_cmd", required=True)
-    qp = qsub.add_parser("account")
+    qsub = q.add_subparsers(dest="query_cmd", metavar="COMMAND")
+    qp = qsub.add_parser("account", help="an account's balance and nonce")
     common(qp, rpc=True)
-    qp.add_argument("address")
-    qp.add_argument("--height", type=_nonneg_int)
+    qp.add_argument("address", help="an address, devnet:N, or the name of a key in the keyring")
+    qp.add_argument("--keyring", help=KEYRING_HELP)
+    qp.add_argument("--height", type=_nonneg_int, help="read the state after this block (default: the head)")
     qp.set_defaults(func=cmd_query)
-    qp = qsub.add_parser("block")
+    qp = qsub.add_parser("block", help="a block's header and transactions")
     common(qp, rpc=True)
     qp.add_argument("ref", nargs="?", help="height or hash (default: head)")
-    qp.add_argument("--full", action="store_true")
+    qp.add_argument("--full", action="store_true", help="the transactions themselves, not only their hashes")
     qp.set_defaults(func=cmd_query)
-    qp = qsub.add_parser("tx")
+    qp = qsub.add_parser("tx", help="a transaction and, once committed, its receipt")
     common(qp, rpc=True)
-    qp.add_argument("hash")
+    qp.add_argument("hash", help="the transaction's hash")
     qp.set_defaults(func=cmd_query)
     qp = qsub.add_parser("contract", help="a read-only contract call against the head state")
     common(qp, rpc=True)
     qp.add_argument("address", help="the contract's address")
-    qp.add_argument("method")
+    qp.add_argument("method", help="the exported method to call")
     call_args(qp, "arg")
     qp.add_argument("--returns", metavar="TYPE,...", help="decode the return data as these types")
     qp.add_argument("--caller", metavar="ADDR", help="the caller the contract sees (default: the zero address)")
@@ -639,23 +706,64 @@ def _transfer_amount(text: str) -> int:
     return amount
 
 
+KEYRING_HELP = "keyring directory (default $CAIRN_KEYRING, else ~/.cairn/keys)"
+
+CLI_ERROR = 1
+"""``code`` of a ``--json`` error the CLI found itself (a bad value, a missing key, ...); exit 1."""
+USAGE_ERROR = 2
+"""``code`` of a ``--json`` error in the command line itself (an unknown flag, ...); exit 2."""
+UNREACHABLE = 3
+"""``code`` of a ``--json`` error when no node answered at ``--rpc``; exit 1."""
+IO_ERROR = 4
+"""``code`` of a ``--json`` error from the operating system (a file, a port); exit 1."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cairn")
+    except PackageNotFoundError:  # run from a checkout without installing
+        return "unknown"
+
+
+def _fail(args: argparse.Namespace | None, code: int, message: str) -> None:
+    """One line on stderr: ``error: MESSAGE``, or under ``--json`` ``{"error": {"code", "message"}}``.
+
+    ``code`` is the chain's or the JSON-RPC error code when the node or the chain refused
+    (``docs/RPC.md``), else ``CLI_ERROR``, ``UNREACHABLE`` or ``IO_ERROR``.
+    """
+    if args is not None and getattr(args, "json", False):
+        print(json.dumps({"error": {"code": code, "message": message}}), file=sys.stderr)
+    else:
+        print(f"error: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    _Parser.json_errors = "--json" in (argv if argv is not None else sys.argv[1:])
+    args = parser.parse_args(argv)
+    if args.cmd is None:  # a bare `cairn`
+        parser.print_help()
+        return 0
+    if not hasattr(args, "func"):  # `cairn tx`, `cairn query`, ...: that group's help
+        try:
+            parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "--help"])
+        except SystemExit as done:
+            return int(done.code or 0)
     try:
         rc = args.func(args)
         return int(rc or 0)
     except RpcClientError as exc:
-        print(f"error: {exc.message} (code {exc.code})", file=sys.stderr)
+        _fail(args, exc.code, f"{exc.message} (code {exc.code})")
     except (CliError, NodeUnreachable) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-    except HomeError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-    except ChainError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        _fail(args, UNREACHABLE if isinstance(exc, NodeUnreachable) else CLI_ERROR, str(exc))
+    except ChainError as exc:  # HomeError among them
+        _fail(args, int(exc.code), exc.message)
     except BrokenPipeError:
         pass
     except OSError as exc:
-        print(f"error: {exc.strerror or exc}", file=sys.stderr)
+        _fail(args, IO_ERROR, str(exc.strerror or exc))
     return 1
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.errors import InvalidProof
+from node.display import show
 
 
 class UsageError(Exception):
@@ -115,7 +116,7 @@ def cmd_proofs_verify(args: argparse.Namespace) -> int:
         else:
             print(f"INVALID {doc['kind']}: {doc['reason']}" + (f" ({doc['message']})" if doc.get("message") else ""))
         for key, value in _flatten(doc["fields"]):
-            print(f"  {key}: {value}")
+            print(f"  {key}: {show(value)}")
     return 0 if doc["valid"] else 1
 
 
@@ -130,10 +131,11 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def add_parser(sub: Any, common: Any) -> None:
     proofs = sub.add_parser("proofs", help="check proof evidence offline")
-    psub = proofs.add_subparsers(dest="proofs_cmd", required=True)
+    psub = proofs.add_subparsers(dest="proofs_cmd", metavar="COMMAND")
     vp = psub.add_parser("verify", help="verify an attestation or a Groth16 proof")
     common(vp)
-    vp.add_argument("--kind", required=True, choices=["sev-snp", "sgx", "groth16"])
+    vp.add_argument("--kind", required=True, choices=["sev-snp", "sgx", "groth16"],
+                    help="what the evidence is: an AMD SEV-SNP report, an Intel SGX quote, a Groth16 proof")
     vp.add_argument("--report", help="SEV-SNP attestation report (1184 bytes)")
     vp.add_argument("--vcek", help="VCEK (or VLEK) certificate, DER or PEM")
     vp.add_argument("--chain", help="ASK-then-ARK PEM (ASVK-then-ARK for VLEK)")

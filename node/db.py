@@ -7,13 +7,30 @@ from pathlib import Path
 
 import plyvel
 
+from chain.errors import ChainError
+
+
+class StoreUnavailable(ChainError):
+    """The database cannot be opened: another process holds it, or the files are unreadable."""
+
 
 class LevelDBKV:
-    """One LevelDB database; batches are atomic, and synced when asked."""
+    """One LevelDB database; batches are atomic, and synced when asked.
+
+    LevelDB lets one process open a database at a time; a second one (a second node on the
+    same home, ``cairn check`` beside a running node) gets ``StoreUnavailable`` saying so.
+    """
 
     def __init__(self, path: Path | str) -> None:
         Path(path).mkdir(parents=True, exist_ok=True)
-        self._db = plyvel.DB(str(path), create_if_missing=True, lru_cache_size=64 * 1024 * 1024)
+        try:
+            self._db = plyvel.DB(str(path), create_if_missing=True, lru_cache_size=64 * 1024 * 1024)
+        except plyvel.IOError as exc:
+            text = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+            if "lock" in text.lower():
+                raise StoreUnavailable(f"{path} is in use by another process (a node already running on this "
+                                       "home?); stop it first") from None
+            raise StoreUnavailable(f"cannot open {path}: {text}") from None
 
     def get(self, key: bytes) -> bytes | None:
         value: bytes | None = self._db.get(key)

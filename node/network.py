@@ -8,6 +8,7 @@ be copied to separate machines as they are (pass ``hosts`` for their addresses).
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 from chain.keys import PrivateKey
 from genesis.schema import Genesis
 from node.home import Home
+from node.logs import NAME_VARIABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,19 @@ def free_base(validators: int, *, start: int = 31_000, stop: int = 60_000, step:
     raise OSError(f"no free range of ports for {validators} nodes between {start} and {stop}")
 
 
+def first_busy(addresses: Sequence[str]) -> str | None:
+    """The first ``host:port`` of ``addresses`` that cannot be bound right now, else None."""
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the node's listeners do
+            try:
+                s.bind((host or "127.0.0.1", int(port)))
+            except OSError:
+                return address
+    return None
+
+
 def write_network(members: Sequence[Member], genesis: Genesis, *, min_interval: float = 0.2,
                   max_interval: float = 1.0) -> None:
     """Initialize every member's home with the shared genesis and the others as peers."""
@@ -77,7 +92,9 @@ def write_network(members: Sequence[Member], genesis: Genesis, *, min_interval: 
 def supervise(homes: Sequence[Home]) -> int:
     """Run ``cairn run`` for each home until SIGINT/SIGTERM; a child that dies is reported, not restarted."""
     cairn = [sys.executable, "-m", "node.cli"]
-    children = [subprocess.Popen([*cairn, "run", "--home", str(h.path)]) for h in homes]
+    children = [subprocess.Popen([*cairn, "run", "--home", str(h.path)],
+                                 env={**os.environ, NAME_VARIABLE: h.path.name})  # v0, v1, ... on each log line
+                for h in homes]
     stopping = False
 
     def stop(signum: int, frame: object) -> None:

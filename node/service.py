@@ -21,7 +21,7 @@ import structlog
 import trio
 
 from chain.consensus import Timeouts
-from chain.keys import PrivateKey
+from chain.keys import PrivateKey, encode_address
 from chain.onion import Onion
 from chain.store import BlockStore
 from genesis.schema import Genesis
@@ -101,7 +101,8 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
                                build_gas_limit=config.build_gas_limit)
         api = RpcApi(chain, mempool, on_tx=driver.notify_tx, validator=key.address, peers=peers, driver=driver)
         log.info("node starting", chain_id=genesis.chain_id, height=chain.head.height,
-                 validator=bytes(key.address).hex(), mode="solo" if peers is None else "bft")
+                 validator=encode_address(key.address, chain.app.params.address_prefix), node_id=bytes(key.address).hex(),
+                 mode="solo" if peers is None else "bft")
         async with trio.open_nursery() as nursery:
             addrs: list[str] = []
             if config.rpc_port is not None:

@@ -225,7 +225,7 @@ class PeerInfo:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.node_id.hex(),
-            "publicKey": self.public_key.hex(),
+            "public_key": self.public_key.hex(),
             "address": self.address,
             "direction": str(self.direction),
             "score": self.score,

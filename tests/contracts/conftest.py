@@ -24,3 +24,4 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return {p.stem: p.read_bytes() for p in sorted(out.glob("*.wasm"))}
+

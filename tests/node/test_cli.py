@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -30,6 +31,7 @@ from chain.keys import decode_address, encode_address
 from chain.smt import SmtProof, verify_proof
 from chain.state import Account, account_key
 from genesis.devnet import DEVNET_BALANCE, devnet_account_key
+from node.network import free_base
 
 CAIRN = shutil.which("cairn", path=str(Path(sys.executable).parent)) or shutil.which("cairn")
 STARTUP = 30.0
@@ -234,6 +236,7 @@ def test_transfer_wait_then_state_and_proofs(devnet: Devnet, env: dict[str, str]
         ("query", "block", receipt["block_hash"], "--full", *rpc, "--json"),
         ("query", "block", *rpc, "--json"),
         ("query", "account", addr(1), *rpc),
+        ("query", "block", str(receipt["height"]), "--full", *rpc),
     )
     assert all(o.returncode == 0 and o.stderr == "" for o in outs), [o.stderr for o in outs]
     q, past, t, b, full, head = (json.loads(o.stdout) for o in outs[:6])
@@ -246,6 +249,11 @@ def test_transfer_wait_then_state_and_proofs(devnet: Devnet, env: dict[str, str]
     assert full["txs"][0]["hash"] == receipt["tx_hash"] and full["txs"][0]["sender"] == addr(0)
     assert head["header"]["height"] >= receipt["height"]
     assert f"balance: {DEVNET_BALANCE + 777}" in outs[6].stdout
+    # human block output: the time as ISO 8601 UTC, and with --full a line per transaction
+    text = outs[7].stdout
+    assert re.search(r"  time: +20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\n", text), text
+    assert f"  tx {receipt['tx_hash']}  transfer" in text and f"from {addr(0)} nonce 0" in text
+    assert "None" not in text
 
 
 def test_keys_and_a_transfer_from_a_keyring_key(devnet: Devnet, env: dict[str, str], tmp_path: Path) -> None:
@@ -307,17 +315,30 @@ def test_keys_and_a_transfer_from_a_keyring_key(devnet: Devnet, env: dict[str, s
     fee = int(spent.stdout.split("fee paid:")[1].split()[0])
     assert verified_account(devnet, alice) == Account(100_000 - 5 - fee, 1)
 
+    # names the user already has work wherever an address is asked for
+    by_name, by_devnet, by_bech32, unknown = run_many(
+        env,
+        ("query", "account", "alice", "--keyring", ring, "--rpc", devnet.url, "--json"),
+        ("query", "account", "devnet:3", "--rpc", devnet.url, "--json"),
+        ("query", "account", addr(3), "--rpc", devnet.url, "--json"),
+        ("query", "account", "devnet:10", "--rpc", devnet.url),
+    )
+    assert json.loads(by_name.stdout)["address"] == new["address"]
+    assert json.loads(by_devnet.stdout)["address"] == json.loads(by_bech32.stdout)["address"] == addr(3)
+    assert "devnet:0 .. devnet:9" in fails_with_one_line(unknown)
+
 
 def test_bad_input_against_a_running_node(devnet: Devnet, env: dict[str, str]) -> None:
     bad_checksum = addr(1)[:-1] + ("q" if addr(1)[-1] != "q" else "p")
     transfer = ("tx", "transfer", "--rpc", devnet.url, "--from")
-    to_bad, too_much, no_hash, no_block, locked, sent = run_many(
+    to_bad, too_much, no_hash, no_block, locked, second, sent = run_many(
         env,
         (*transfer, "devnet:0", "--to", bad_checksum, "--amount", "1"),
         (*transfer, "devnet:6", "--to", addr(1), "--amount", str(DEVNET_BALANCE)),
         ("query", "tx", "ab" * 32, "--rpc", devnet.url),
         ("query", "block", "99999999", "--rpc", devnet.url),
         ("check", "--home", devnet.home),
+        ("run", "--home", devnet.home),
         (*transfer, "devnet:4", "--to", addr(5), "--amount", "1", "--json"),
     )
     line = fails_with_one_line(to_bad)
@@ -326,6 +347,8 @@ def test_bad_input_against_a_running_node(devnet: Devnet, env: dict[str, str]) -
     assert "600" in fails_with_one_line(no_hash)
     assert "600" in fails_with_one_line(no_block)
     assert "running" in fails_with_one_line(locked)  # the data directory is locked while the node runs
+    line = fails_with_one_line(second)  # a second node on the same home: said in words, not a bytes repr
+    assert "in use by another process" in line and "b'" not in line
     # without --wait the hash is printed at once
     assert sent.returncode == 0 and set(json.loads(sent.stdout)) == {"hash"}
     assert devnet.proc.poll() is None
@@ -343,7 +366,7 @@ def test_usage_errors_and_an_absent_node(env: dict[str, str]) -> None:
     )
     assert "127.0.0.1:1" in fails_with_one_line(absent)
     assert "127.0.0.1:1" in fails_with_one_line(absent_query)
-    assert bare.returncode == 2
+    assert bare.returncode == 0 and "COMMAND" in bare.stdout  # a bare `cairn` prints its help
     # argparse usage errors exit 2; the issue still wants one line on stderr
     assert "--amount" in fails_with_one_line(minus, rc=2)
     assert "--amount" in fails_with_one_line(letters, rc=2)
@@ -389,6 +412,20 @@ def test_a_taken_port_fails_cleanly(env: dict[str, str], tmp_path: Path) -> None
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     last = proc.stderr.splitlines()[-1]
     assert last.startswith("error: ") and ("in use" in last or str(port) in last), last
+
+
+def test_a_multi_validator_devnet_names_the_taken_port_before_starting_any_validator(
+        env: dict[str, str], tmp_path: Path) -> None:
+    base = free_base(4)
+    with socket.socket() as taken:  # validator 2's p2p port, as a running devnet would hold it
+        taken.bind(("127.0.0.1", base - 1 + 20))
+        taken.listen()
+        proc = run_cairn(env, "devnet", "--validators", "4", "--home", tmp_path / "net",
+                         "--rpc-laddr", f"127.0.0.1:{base}", timeout=30)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    last = proc.stderr.splitlines()[-1]
+    assert last.startswith(f"error: 127.0.0.1:{base + 19} is already in use") and "--rpc-laddr" in last, last
+    assert "validator 0: home" not in proc.stderr  # refused before any validator started
 
 
 # --- stopping, checking, restarting ----------------------------------------------------------

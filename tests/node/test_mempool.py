@@ -958,3 +958,10 @@ def test_pending_and_queued_txs_stay_consistent_through_commits(
             assert [t.body.nonce for t in mine] == list(range(account.nonce, account.nonce + len(mine)))
             assert sum(t.body.fee + t.body.payload[1] for t in mine) <= account.balance
             assert len(mine) <= 4
+
+
+def test_a_fee_too_low_says_what_fee_would_do(pool: Mempool) -> None:
+    # the user sets a fee, not a gas price: the refusal names the fee it takes
+    err = rejection(pool, sign_tx(A, 0, fee=1000))
+    assert err.code == ErrorCode.TX_FEE_TOO_LOW and err.details["min_fee"] == GAS_LIMIT
+    assert f"fee 1000 for gas limit {GAS_LIMIT}" in err.message and f"at least {GAS_LIMIT}" in err.message

@@ -1,4 +1,4 @@
-"""A real network: validator processes over loopback TCP (DESIGN §10, issue 3).
+"""A real network: validator processes over loopback TCP (ARCHITECTURE §10, issue 3).
 
 * four ``cairn run`` processes commit 20+ blocks carrying transfers;
 * one is SIGKILLed, the chain goes on, it restarts and catches up;
@@ -177,15 +177,18 @@ def _node_id(net: Net, i: int) -> str:
 
 def test_cairn_devnet_runs_four_processes(tmp_path: Path) -> None:
     base = free_base(5)
-    proc = subprocess.Popen([CAIRN, "devnet", "--validators", "4", "--home", str(tmp_path / "dn"),
-                             "--rpc-laddr", f"127.0.0.1:{base}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_for(lambda: min(height(f"http://127.0.0.1:{base + 10 * i}") for i in range(4)) >= 3, "four nodes")
-        peers = rpc(f"http://127.0.0.1:{base}", "net.peers")
-        assert len(peers) == 3
-        assert rpc(f"http://127.0.0.1:{base}", "consensus.state")["height"] >= 3
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-        if proc.stderr:
-            proc.stderr.close()
+    log_path = tmp_path / "devnet.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([CAIRN, "devnet", "--validators", "4", "--home", str(tmp_path / "dn"),
+                                 "--rpc-laddr", f"127.0.0.1:{base}"], stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_for(lambda: min(height(f"http://127.0.0.1:{base + 10 * i}") for i in range(4)) >= 3, "four nodes")
+            peers = rpc(f"http://127.0.0.1:{base}", "net.peers")
+            assert len(peers) == 3 and all(set(p) >= {"id", "public_key", "address"} for p in peers)
+            assert rpc(f"http://127.0.0.1:{base}", "consensus.state")["height"] >= 3
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+    committed = [line for line in log_path.read_text().splitlines() if "block committed" in line]
+    # interleaved, but every line says which validator wrote it
+    assert {line.split("] [", 1)[-1].split("]")[0] for line in committed} == {"v0", "v1", "v2", "v3"}

@@ -1,6 +1,6 @@
 """Check that the deterministic packages touch no clock, randomness, network, trio, plyvel or node.
 
-Rule (DESIGN §1): ``chain``, ``capabilities``, ``proofs``, ``aicf`` and ``genesis``
+Rule (ARCHITECTURE §1): ``chain``, ``capabilities``, ``proofs``, ``aicf`` and ``genesis``
 may not import the modules in ``FORBIDDEN_IMPORTS`` nor call the clock or
 randomness functions in ``FORBIDDEN_CALLS``.  Run as
 ``python -m tests.tools.check_purity``; prints one line per violation and exits 1

@@ -289,7 +289,7 @@ async def test_peers_reports_what_net_peers_needs() -> None:
         assert at_a.direction is Direction.OUTBOUND and at_b.direction is Direction.INBOUND
         doc = at_a.to_json()
         assert doc["id"] == b.node_id.hex()
-        assert doc["publicKey"] == bytes(b.key.public_key).hex()
+        assert doc["public_key"] == bytes(b.key.public_key).hex()
         assert doc["address"] == f"127.0.0.1:{b.port}"
         assert doc["direction"] == "outbound" and doc["score"] == 0 and doc["since"] > 1_600_000_000
         nursery.cancel_scope.cancel()
