@@ -10,8 +10,10 @@ A block goes from bytes to a new state root in these steps, each a function here
 2. ``verify_last_commit`` — from height 2 on, the block carries the commit that
    finalized its parent, signed by more than 2/3 of the parent's validators.
 3. ``execute_block(state, block, app)`` — modules' ``begin_block``; each
-   transaction through ``process_transaction``; modules' ``end_block``; the rest
-   of the pot to the proposer; the state folded into the tree.
+   transaction through ``process_transaction``; the proofs section, handed to the
+   one module that claims it (``chain.module``; with none, a block carrying any
+   proof is invalid); modules' ``end_block``; the rest of the pot to the proposer;
+   the state folded into the tree.
 4. ``apply_block`` — 1 to 3, then the receipts root and state root computed by
    execution must equal the header's, else ``InvalidBlock(BLOCK_BAD_ROOT)``.
 
@@ -55,7 +57,18 @@ from chain.block import Block, Commit, Header, ValidatorSet, beacon_next, last_c
 from chain.codec import decode, encode, expect_array, expect_bytes, expect_int, expect_str, expect_versioned
 from chain.errors import ChainError, DecodeError, ErrorCode, InvalidBlock, InvalidTransaction
 from chain.merkle import merkle_root
-from chain.module import BlockEnv, BlockPot, Event, GasMeter, Module, OutOfGas, TxContext, TxFailed, TxKind
+from chain.module import (
+    BlockEnv,
+    BlockPot,
+    Event,
+    GasMeter,
+    Module,
+    OutOfGas,
+    ProofModule,
+    TxContext,
+    TxFailed,
+    TxKind,
+)
 from chain.onion import Onion
 from chain.params import ChainParams
 from chain.staking import (
@@ -213,6 +226,8 @@ class Application:
     params: ChainParams
     modules: tuple[Module, ...] = ()
     kinds: Mapping[str, TxKind] = field(default_factory=dict)
+    proof_module: ProofModule | None = None
+    """The module that claims the proofs section (``chain.module``), if any."""
 
     @classmethod
     def compose(cls, chain_id: str, params: ChainParams, modules: Iterable[Module], *,
@@ -225,7 +240,10 @@ class Application:
                 if name in kinds:
                     raise ValueError(f"transaction kind {name!r} registered twice")
                 kinds[name] = kind
-        return cls(chain_id, params, mods, kinds)
+        claimants = [m for m in mods if isinstance(m, ProofModule)]
+        if len(claimants) > 1:
+            raise ValueError(f"modules {[m.name for m in claimants]} all claim the proofs section")
+        return cls(chain_id, params, mods, kinds, claimants[0] if claimants else None)
 
 
 def intrinsic_gas(tx: SignedTx, params: ChainParams) -> int:
@@ -408,7 +426,7 @@ def verify_last_commit(parent: Header, block: Block, parent_validators: Validato
 
 def _execute(state: StateDB, header: Header, txs: Sequence[bytes], app: Application, *,
              verified: Container[bytes], drop_invalid: bool, evidence: tuple[bytes, ...] = (),
-             signers: tuple[bytes, ...] = ()) -> tuple[list[bytes], BlockOutput]:
+             signers: tuple[bytes, ...] = (), proofs: tuple[bytes, ...] = ()) -> tuple[list[bytes], BlockOutput]:
     """Hooks, transactions, pot; with ``drop_invalid`` an invalid transaction is left out instead of failing."""
     env = BlockEnv(header.chain_id, header.height, header.time_ms, header.proposer, bytes(header.beacon),
                    evidence, signers, bytes(header.beacon_reveal))
@@ -442,6 +460,11 @@ def _execute(state: StateDB, header: Header, txs: Sequence[bytes], app: Applicat
         gas_total += tx.body.gas_limit
         receipts.append(receipt)
         included.append(raw)
+    if proofs:
+        if app.proof_module is None:
+            raise InvalidBlock(f"the block carries {len(proofs)} proofs and no module handles proofs",
+                               code=ErrorCode.BLOCK_INVALID)
+        events.extend(app.proof_module.apply_proofs(state, env, proofs))
     for m in app.modules:
         events.extend(m.end_block(state, env, pot))
     state.credit(header.proposer, pot.remaining)
@@ -461,7 +484,7 @@ def execute_block(state: StateDB, block: Block, app: Application, *,
     """
     signers = tuple(bytes(s.validator) for s in block.last_commit.signatures) if block.last_commit else ()
     return _execute(state, block.header, block.txs, app, verified=verified, drop_invalid=False,
-                    evidence=block.evidence, signers=signers)[1]
+                    evidence=block.evidence, signers=signers, proofs=block.proofs)[1]
 
 
 def apply_block(state: StateDB, parent: Header, block: Block, app: Application, *,

@@ -3,15 +3,23 @@
 A module contributes transaction kinds and begin/end-block hooks.  The kernel
 knows nothing else about it.  ``apply_block`` runs, in this fixed order:
 every module's ``begin_block`` (in the application's module order), the
-transactions in block order, every module's ``end_block``, then pays what is
-left of the block's pot (fees plus block reward) to the proposer.
+transactions in block order, the block's proofs section (below), every module's
+``end_block``, then pays what is left of the block's pot (fees plus block reward)
+to the proposer.
+
+**The proofs section.**  At most one module of an application handles proofs: the
+one that is a ``ProofModule`` (has ``apply_proofs``).  The kernel hands it the
+section's items, in block order, as raw bytes (the envelope format belongs to
+``proofs``, a layer above the kernel); it decodes, attributes and verifies them,
+and raises ``InvalidBlock`` for an item no honest proposer would include.  A block
+whose proofs section is not empty while no module handles proofs is invalid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from chain.errors import ChainError, ErrorCode
 from chain.state import StateDB
@@ -133,3 +141,12 @@ class Module(Protocol):
     def begin_block(self, state: StateDB, env: BlockEnv) -> list[Event]: ...
 
     def end_block(self, state: StateDB, env: BlockEnv, pot: BlockPot) -> list[Event]: ...
+
+
+@runtime_checkable
+class ProofModule(Module, Protocol):
+    """The module that claims the block's proofs section (see the module docstring)."""
+
+    def apply_proofs(self, state: StateDB, env: BlockEnv, proofs: Sequence[bytes]) -> list[Event]:
+        """Apply the section's items in order; ``InvalidBlock`` for one that makes the block invalid."""
+        ...

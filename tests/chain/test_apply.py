@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
@@ -9,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aicf.module import FUND_ADDRESS, treasury_share
-from chain.apply import apply_block, execute_block
+from chain.apply import Application, apply_block, execute_block
 from chain.block import Block, Commit, CommitSig
 from chain.errors import ErrorCode, InvalidBlock
 from chain.keys import PrivateKey
+from chain.module import Event
 from chain.tx import SignedTx
 from chain.types import Hash32, Signature64
 from genesis.devnet import DEVNET_ACCOUNTS, DEVNET_BALANCE
@@ -215,3 +217,63 @@ def test_block_codec_round_trip_and_strictness() -> None:
         Block.decode(data + b"\x00")
     with pytest.raises(DecodeError):
         Block.decode(data[:-1])
+
+
+# --- the proofs section ---------------------------------------------------------------------
+
+
+def _with_proofs(block: Block, proofs: tuple[bytes, ...]) -> Block:
+    """``block`` with another proofs section and the root that matches it (so only execution can object)."""
+    from chain.merkle import merkle_root
+
+    return replace(block, proofs=proofs, header=replace(block.header, proofs_root=Hash32(merkle_root(proofs))),
+                   _raw=b"")
+
+
+def test_a_proofs_section_no_module_claims_makes_the_block_invalid() -> None:
+    chain = MemChain()  # the devnet application: no module handles proofs yet
+    assert chain.app.proof_module is None
+    block, _ = chain.build([transfer(account(0), account(1).address, 1, 0)])
+    garbage = _with_proofs(block, (b"\x00not an envelope", b"\xff" * 40))
+    with pytest.raises(InvalidBlock) as err:
+        apply_block(chain.store.head_state(), chain.head, garbage, chain.app)
+    assert err.value.code == ErrorCode.BLOCK_INVALID and "no module handles proofs" in err.value.message
+    apply_block(chain.store.head_state(), chain.head, block, chain.app)  # the same block without them is fine
+
+
+class Claimant:
+    """A module that claims the proofs section and reports what it was handed, in order."""
+
+    name = "claimant"
+
+    def tx_kinds(self) -> dict[str, object]:
+        return {}
+
+    def begin_block(self, state: object, env: object) -> list[Event]:
+        return []
+
+    def end_block(self, state: object, env: object, pot: object) -> list[Event]:
+        return []
+
+    def apply_proofs(self, state: object, env: object, proofs: Sequence[bytes]) -> list[Event]:
+        if b"refuse" in proofs:
+            raise InvalidBlock("an item no honest proposer includes", code=ErrorCode.BLOCK_INVALID)
+        return [Event("claimant", "proof", (("item", p),)) for p in proofs]
+
+
+def test_the_claiming_module_gets_the_section_in_block_order_after_the_transactions() -> None:
+    chain = MemChain()
+    app = Application.compose(chain.app.chain_id, chain.app.params, (*chain.app.modules[1:], Claimant()),
+                              slash_to=FUND_ADDRESS)
+    assert isinstance(app.proof_module, Claimant)
+    block, _ = chain.build([transfer(account(0), account(1).address, 1, 0)])
+    out = execute_block(chain.store.head_state(), _with_proofs(block, (b"b", b"a", b"c")), app)
+    assert [dict(e.attrs)["item"] for e in out.events if e.module == "claimant"] == [b"b", b"a", b"c"]
+    with pytest.raises(InvalidBlock):
+        execute_block(chain.store.head_state(), _with_proofs(block, (b"a", b"refuse")), app)
+
+
+def test_two_modules_cannot_both_claim_the_proofs_section() -> None:
+    chain = MemChain()
+    with pytest.raises(ValueError, match="claim the proofs section"):
+        Application.compose(chain.app.chain_id, chain.app.params, (Claimant(), Claimant()), slash_to=FUND_ADDRESS)
