@@ -65,6 +65,11 @@ level = "info"
 """
 
 
+CONSENSUS_KEYS = frozenset({"min_block_interval", "max_block_interval", "timeout_propose_ms", "timeout_prevote_ms",
+                            "timeout_precommit_ms", "timeout_delta_ms", "build_gas_limit"})
+"""The ``[consensus]`` settings; any other key there is a configuration error naming it."""
+
+
 class HomeError(ChainError):
     """A home directory that is missing or malformed."""
 
@@ -181,6 +186,9 @@ class Home:
             doc = tomllib.loads(self.config_file.read_text())
             host, _, port = str(doc.get("rpc", {}).get("laddr", "127.0.0.1:26657")).rpartition(":")
             cons = doc.get("consensus", {})
+            unknown = sorted(set(cons) - CONSENSUS_KEYS) if isinstance(cons, dict) else ["(not a table)"]
+            if unknown:
+                raise ValueError(f"consensus.{unknown[0]} is not a setting (known: {', '.join(sorted(CONSENSUS_KEYS))})")
             log = doc.get("log", {})
             p2p = doc.get("p2p", {})
             p2p_host, _, p2p_port = str(p2p.get("laddr", "127.0.0.1:26656")).rpartition(":")

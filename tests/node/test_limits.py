@@ -60,6 +60,7 @@ async def test_a_per_sender_cap_set_in_config_is_the_one_the_running_node_enforc
     ("[p2p]\nmax_inbound = 1.5\n", "p2p.max_inbound must be an integer"),
     ("[evidence]\nmax_items = -1\n", "evidence.max_items must be an integer >= 0"),
     ("mempool = 5\n", "[mempool] must be a table"),
+    ("[consensus]\nbuild_gas = 5\n", "consensus.build_gas is not a setting"),
 ])
 def test_a_bad_setting_is_a_home_error_naming_it(tmp_path: Path, text: str, named: str) -> None:
     home = _home(tmp_path, text)
