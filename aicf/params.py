@@ -29,9 +29,12 @@ class TreasurySplit:
 
 @dataclass(frozen=True, slots=True)
 class EpochParams:
-    """Settlement cadence and the per-epoch payout cap Γ in units."""
+    """The per-epoch payout cap Γ in units.
 
-    length_blocks: int = 14_400
+    There is one epoch length, the chain's ``epoch_length`` (genesis ``params``): validator
+    sets change and the fund settles at the same boundaries.
+    """
+
     gamma_cap: int = 1_000_000
 
 

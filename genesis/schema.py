@@ -202,8 +202,6 @@ def _check_aicf(a: AicfParams) -> None:
     s = a.split
     if s.provider_bps + s.miner_bps + s.fund_bps != 10_000:
         raise fail("aicf.split", "provider_bps + miner_bps + fund_bps must equal 10000")
-    if a.epoch.length_blocks <= 0:
-        raise fail("aicf.epoch.length_blocks", "must be positive")
     h = a.health
     if h.bandwidth_weight_bp + h.latency_weight_bp + h.compute_weight_bp + h.reputation_weight_bp != 10_000:
         raise fail("aicf.health", "the four weights must sum to 10000")

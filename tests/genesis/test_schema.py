@@ -77,7 +77,7 @@ _DELETE = object()
         (["aicf", "split", "provider_bps"], 9000, "aicf.split"),
         (["aicf", "treasury", "fee_share_bps"], 10_001, "aicf.treasury.fee_share_bps"),
         (["aicf", "matcher", "strategy"], "random", "aicf.matcher.strategy"),
-        (["aicf", "epoch", "length_blocks"], 0, "aicf.epoch.length_blocks"),
+        (["aicf", "epoch", "length_blocks"], 100, "aicf.epoch.length_blocks"),  # one epoch: params.epoch_length
         (["aicf", "ai_pricing", "model_weights_bp", "llama3-8b"], "1", "aicf.ai_pricing.model_weights_bp.llama3-8b"),
         (["extra"], 1, "extra"),
     ],
