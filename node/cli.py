@@ -102,9 +102,10 @@ def resolve_address(args: argparse.Namespace, text: str, prefix: str, what: str)
 
 def _key_path_or_none(args: argparse.Namespace, name: str) -> Path | None:
     """The keyring file of ``name`` if it names an existing key."""
-    if not name or "/" in name or name.startswith(".") or len(name) > 64:
+    try:
+        path = _key_path(args, name)
+    except CliError:  # not a key name at all
         return None
-    path = keyring_dir(args) / f"{name}.json"
     return path if path.exists() else None
 
 
@@ -411,18 +412,15 @@ def cmd_tx_deploy(args: argparse.Namespace) -> int:
 
 
 def _check_wasm(name: str, code: bytes) -> None:
-    """Refuse, before signing, bytes that are not a WebAssembly module at all: the chain would
-    refuse them too, but only after charging the deploy.  (A module that is WebAssembly but
-    breaks a chain rule is left to the chain, whose receipt names the rule.)"""
-    import wasmtime
+    """Refuse, before signing, bytes the chain's engine would not even validate
+    (``Engine.precheck``): the chain refuses them too, but only after charging the deploy.
+    (A valid module that breaks a deploy rule is left to the chain, whose receipt names it.)"""
+    from chain.vm.engine import Engine, ModuleError
 
-    if not code.startswith(b"\0asm"):
-        raise CliError(f"{name} is not a WebAssembly module (it does not start with \\0asm); nothing was sent")
     try:
-        wasmtime.Module.validate(wasmtime.Engine(), code)
-    except wasmtime.WasmtimeError as exc:
-        reason = str(exc).splitlines()[0]
-        raise CliError(f"{name} is not a valid WebAssembly module ({reason}); nothing was sent") from None
+        Engine().precheck(code)
+    except ModuleError as exc:
+        raise CliError(f"{name} is not a valid WebAssembly module ({exc.message}); nothing was sent") from None
 
 
 def cmd_tx_call(args: argparse.Namespace) -> int:

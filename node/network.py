@@ -50,20 +50,10 @@ def ports(rpc_base: int, validators: int) -> list[int]:
 
 def free_base(validators: int, *, start: int = 31_000, stop: int = 60_000, step: int = 97) -> int:
     """The first ``rpc_base`` from ``start`` whose ports for ``validators`` nodes are all free on
-    127.0.0.1 right now (bound and released at once; tests and benchmarks use it)."""
+    127.0.0.1 right now (tests and benchmarks use it)."""
     for base in range(start, stop, step):
-        socks: list[socket.socket] = []
-        try:
-            for port in ports(base, validators):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
+        if first_busy([f"127.0.0.1:{port}" for port in ports(base, validators)]) is None:
             return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
     raise OSError(f"no free range of ports for {validators} nodes between {start} and {stop}")
 
 
