@@ -50,19 +50,24 @@ def ports(rpc_base: int, validators: int) -> list[int]:
 
 def free_base(validators: int, *, start: int = 31_000, stop: int = 60_000, step: int = 97) -> int:
     """The first ``rpc_base`` from ``start`` whose ports for ``validators`` nodes are all free on
-    127.0.0.1 right now (tests and benchmarks use it)."""
+    127.0.0.1 right now, even for a socket without ``SO_REUSEADDR`` (a port in TIME_WAIT is not
+    free to such a socket; tests and benchmarks use it)."""
     for base in range(start, stop, step):
-        if first_busy([f"127.0.0.1:{port}" for port in ports(base, validators)]) is None:
+        if first_busy([f"127.0.0.1:{port}" for port in ports(base, validators)], reuse_address=False) is None:
             return base
     raise OSError(f"no free range of ports for {validators} nodes between {start} and {stop}")
 
 
-def first_busy(addresses: Sequence[str]) -> str | None:
-    """The first ``host:port`` of ``addresses`` that cannot be bound right now, else None."""
+def first_busy(addresses: Sequence[str], *, reuse_address: bool = True) -> str | None:
+    """The first ``host:port`` of ``addresses`` that cannot be bound right now, else None.
+
+    ``reuse_address`` binds as the node's listeners do (``SO_REUSEADDR``: only a listening
+    socket makes a port busy, not one in TIME_WAIT)."""
     for address in addresses:
         host, _, port = address.rpartition(":")
         with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the node's listeners do
+            if reuse_address:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((host or "127.0.0.1", int(port)))
             except OSError:
