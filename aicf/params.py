@@ -1,13 +1,27 @@
-"""AICF parameters (ARCHITECTURE §8), the ``aicf`` section of genesis.
+"""AICF parameters (ARCHITECTURE §8, ``docs/ECONOMICS.md``): the ``aicf`` section of genesis.
 
 Every number is an integer: ratios and multipliers in basis points (10000 = 1.0),
-amounts in micro-units, latency in milliseconds, availability in basis points.
-The defaults are the seed document's.
+amounts in the chain's smallest unit, heights and durations in blocks, latency in
+milliseconds.  The defaults are the seed document's where it gives one, ours otherwise
+(each says which).
+
+``pricing`` is the chain's **one** price schedule (``proofs.policy.PolicyParams``): the
+ceiling an enqueue escrows, the policy adapter that prices a verified proof and
+settlement all read it from here, through the application ``genesis`` composes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from chain.errors import InvalidGenesis
+from chain.types import Hash32, PublicKey32
+from proofs.devnet import DevnetAttestationConfig
+from proofs.policy import PolicyParams
+from proofs.quantum.verify import QuantumParams
+
+BPS = 10_000
+STRATEGIES = ("weighted_health", "round_robin", "least_loaded", "latency_aware")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,31 +52,47 @@ class EpochParams:
     gamma_cap: int = 1_000_000
 
 
-def _default_model_weights() -> dict[str, int]:
-    return {"llama3-8b": 10_000, "llama3-70b": 65_000, "clip-vit-b": 3_000}
+@dataclass(frozen=True, slots=True)
+class ProviderParams:
+    """Who may serve jobs, and how long stake stays bonded (ours: the seed gives no numbers)."""
+
+    min_stake: int = 10_000_000_000
+    """Least stake a provider bonds at registration."""
+    unbonding_blocks: int = 1_000
+    """Blocks from ``provider_unbond`` to the stake's return; it stays slashable meanwhile."""
+    max_leases_cap: int = 1_000
+    """Largest ``max_leases`` a provider may declare."""
+    max_models: int = 32
+    """Most models (AI) or devices (quantum) one registration lists."""
 
 
 @dataclass(frozen=True, slots=True)
-class AiPricing:
-    """``units = seconds × model_weight × qos_multiplier`` (weights in bp)."""
+class LeaseParams:
+    """Leases, retries and backoff (ours)."""
 
-    model_weights_bp: dict[str, int] = field(default_factory=_default_model_weights)
-    base_rate_per_unit: int = 15_000
-    latency_p95_tiers: tuple[tuple[int, int], ...] = ((300, 11_500), (800, 10_000))
-    """``(max_p95_ms, multiplier_bp)``: the first tier whose bound holds applies."""
-    latency_p95_default_bp: int = 8_000
-    availability_tiers: tuple[tuple[int, int], ...] = ((9_990, 11_000), (9_900, 10_000))
-    """``(min_availability_bp, multiplier_bp)``: the first tier whose bound holds applies."""
-    availability_default_bp: int = 9_000
+    lease_blocks: int = 20
+    """A lease expires ``lease_blocks`` after its provider's last heartbeat (or assignment)."""
+    retry_budget: int = 3
+    """Requeues a job may take after lost leases or failed proofs; one more ends it, refunded."""
+    backoff_base_blocks: int = 2
+    """A job requeued for the ``n``-th time waits ``min(base × 2^(n-1), max)`` blocks."""
+    backoff_max_blocks: int = 32
+    collateral_bps: int = 10_000
+    """Stake a lease locks, in bp of the job's per-replica ceiling."""
 
 
 @dataclass(frozen=True, slots=True)
-class QuantumPricing:
-    """``units = shots × depth_weight × quality_weight`` (weights in bp)."""
+class QueueParams:
+    """The priority formula's weights (ours; ``aicf.queue``)."""
 
-    depth_tiers: tuple[tuple[int, int], ...] = ((16, 10_000), (32, 15_000))
-    depth_default_bp: int = 20_000
-    base_rate_per_unit: int = 50_000
+    fee_unit: int = 1_000
+    """One fee point per ``fee_unit`` of ceiling escrowed per replica."""
+    max_fee_points: int = 1_000_000
+    age_points_per_block: int = 10
+    size_unit_bytes: int = 1_024
+    """One size point off per ``size_unit_bytes`` of request."""
+    tiers: tuple[tuple[str, int], ...] = ()
+    """``(requester address, points)``: requesters genesis ranks above the rest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,16 +101,23 @@ class MatcherParams:
 
     strategy: str = "weighted_health"
     max_concurrent_tasks_per_provider: int = 50
+    """Default ``max_leases`` of a registration that declares none."""
+    max_assignments_per_block: int = 256
+    """Bounds the matcher's work per block (ours)."""
+    max_scan_per_lane: int = 512
+    """Queued jobs the matcher looks at per lane per block (ours)."""
 
 
 @dataclass(frozen=True, slots=True)
 class HealthParams:
-    """Health weights (bp, sum 10000) and the circuit breaker's limits."""
+    """Health weights (bp, sum 10000), score references and the circuit breaker's limits."""
 
     bandwidth_weight_bp: int = 4_000
     latency_weight_bp: int = 3_000
     compute_weight_bp: int = 2_000
     reputation_weight_bp: int = 1_000
+    bandwidth_ref_mbps: int = 1_000
+    """Bandwidth that scores the full 10000 (ours)."""
     max_temperature_c: int = 85
     max_latency_ms: int = 100
     max_errors_per_window: int = 25
@@ -98,14 +135,41 @@ class SlashingParams:
 
 
 @dataclass(frozen=True, slots=True)
+class AttestationParams:
+    """Which attestation classes providers may use (``aicf.attestation``).
+
+    ``devnet_*`` is the software signer of ``proofs.devnet``: refused on any chain whose id is
+    not a devnet's, whatever this says.  Keys and measurements are hex strings in genesis.
+    """
+
+    devnet_enabled: bool = False
+    devnet_signers: tuple[str, ...] = ()
+    devnet_measurements: tuple[str, ...] = ()
+
+    def devnet(self) -> DevnetAttestationConfig:
+        """The ``proofs.devnet`` configuration (``InvalidGenesis`` for a bad hex key)."""
+        try:
+            signers = tuple(PublicKey32(bytes.fromhex(k)) for k in self.devnet_signers)
+            measurements = tuple(Hash32(bytes.fromhex(m)) for m in self.devnet_measurements)
+        except (ValueError, TypeError) as exc:
+            raise InvalidGenesis(f"aicf.attestation: {exc}", field="aicf.attestation") from None
+        return DevnetAttestationConfig(self.devnet_enabled, signers, measurements)
+
+
+@dataclass(frozen=True, slots=True)
 class AicfParams:
     """The whole ``aicf`` genesis section."""
 
     treasury: TreasurySource = field(default_factory=TreasurySource)
     split: TreasurySplit = field(default_factory=TreasurySplit)
     epoch: EpochParams = field(default_factory=EpochParams)
-    ai_pricing: AiPricing = field(default_factory=AiPricing)
-    quantum_pricing: QuantumPricing = field(default_factory=QuantumPricing)
+    pricing: PolicyParams = field(default_factory=PolicyParams)
+    quantum: QuantumParams = field(default_factory=QuantumParams)
+    """QUANTUM_V1's trap counts, noise allowance and shot bounds."""
+    providers: ProviderParams = field(default_factory=ProviderParams)
+    leases: LeaseParams = field(default_factory=LeaseParams)
+    queue: QueueParams = field(default_factory=QueueParams)
     matcher: MatcherParams = field(default_factory=MatcherParams)
     health: HealthParams = field(default_factory=HealthParams)
     slashing: SlashingParams = field(default_factory=SlashingParams)
+    attestation: AttestationParams = field(default_factory=AttestationParams)

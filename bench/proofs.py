@@ -11,7 +11,7 @@ Raw primitives, each on one core:
 (p5) one BN254 pairing with ``py_ecc.optimized_bn128`` (Miller loop and final
      exponentiation), and its parts: (p5a) the Miller loop alone, (p5b) the final
      exponentiation alone, (p5c) one G2 scalar multiplication by ``r`` (a subgroup check);
-(p6) the statevector simulation (``proofs.quantum.statevector``, numpy) of the 12-qubit
+(p6) the statevector simulation (``node.provider.quantum``, numpy) of the 12-qubit
      user circuit below, sampling 1000 shots: what an honest provider spends on one slot.
 
 Verifiers, on the third-party evidence in ``tests/vectors`` at 2025-07-01T00:00:00Z,
@@ -60,11 +60,10 @@ from py_ecc import optimized_bn128 as bn
 
 from chain.hashing import H
 from genesis.trust import amd_arks, intel_sgx_root
+from node.provider.quantum import open_result, simulate_histogram, simulate_plan
 from proofs.devnet import DevnetAttestationConfig, DevnetSigner, report_data_for, verify_devnet_attestation
 from proofs.groth16 import Groth16Cache, parse_verifying_key, verify_groth16
-from proofs.quantum.prover import open_result, simulate_plan
 from proofs.quantum.qasm import parse_qasm
-from proofs.quantum.statevector import simulate_histogram
 from proofs.quantum.verify import QuantumContext, QuantumParams, make_plan, verify_quantum_result
 from proofs.tee import SevSnpPolicy, SgxPolicy, verify_sevsnp, verify_sgx_quote
 

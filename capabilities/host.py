@@ -39,11 +39,11 @@ from capabilities.records import (
     JobReceipt,
     QuantumRequest,
     Request,
+    enqueue_job,
     load_job,
     price_ceiling,
     read_result,
     sla_deadline,
-    write_job,
 )
 from capabilities.task import request_digest, task_id
 from chain.codec import decode, encode
@@ -65,6 +65,7 @@ from chain.vm.runtime import (
     unpack_storage_value,
 )
 from proofs.groth16 import Groth16Cache, groth16_verdict
+from proofs.policy import PolicyParams
 
 ESCROW_ADDRESS = module_address("capabilities/escrow")
 """Holds the fees escrowed by enqueues until AICF settles or refunds them."""
@@ -262,14 +263,14 @@ def call(frame: Frame, mem: HostContext, addr_ptr: int, method_ptr: int, method_
 
 
 def _enqueue(frame: Frame, mem: HostContext, name: str, kind: str, request: Request, params: CapabilityParams,
-             out_ptr: int) -> int:
+             pricing: PolicyParams, out_ptr: int) -> int:
     """Steps 2-5 of ABI.md once the request is built (step 1 and reading are the caller's)."""
     try:
         request.check(params)
+        fee = price_ceiling(request, pricing)
     except CapabilityError as e:
         raise HostTrap(e.reason) from None
     payload = request.encode()
-    fee = price_ceiling(request, params)
     state, env = frame.state, frame.env
     if state.get_account(frame.contract).balance < fee:
         return INSUFFICIENT_BALANCE
@@ -282,7 +283,7 @@ def _enqueue(frame: Frame, mem: HostContext, name: str, kind: str, request: Requ
     state.debit(frame.contract, fee)
     state.credit(ESCROW_ADDRESS, fee)
     try:
-        write_job(state, receipt)
+        enqueue_job(state, receipt, payload, frame.scope.origin)
     except CapabilityError as e:  # a task-id collision: unreachable unless SHA3 breaks
         raise HostTrap(e.reason) from None
     frame.scope.events.append(Event("capabilities", "enqueued", (
@@ -291,7 +292,7 @@ def _enqueue(frame: Frame, mem: HostContext, name: str, kind: str, request: Requ
     return len(data)
 
 
-def _ai_enqueue(params: CapabilityParams) -> HostImpl:
+def _ai_enqueue(params: CapabilityParams, pricing: PolicyParams) -> HostImpl:
     def ai_enqueue(frame: Frame, mem: HostContext, model_ptr: int, model_len: int, prompt_ptr: int,
                    prompt_len: int, max_tokens: int, opts_ptr: int, opts_len: int, out_ptr: int,
                    out_cap: int) -> int:
@@ -308,12 +309,12 @@ def _ai_enqueue(params: CapabilityParams) -> HostImpl:
             request = AiRequest(model, prompt, max_tokens, opts)
         except DecodeError:
             raise HostTrap("bad_opts") from None
-        return _enqueue(frame, mem, "ai_enqueue", KIND_AI, request, params, out_ptr)
+        return _enqueue(frame, mem, "ai_enqueue", KIND_AI, request, params, pricing, out_ptr)
 
     return ai_enqueue
 
 
-def _quantum_enqueue(params: CapabilityParams) -> HostImpl:
+def _quantum_enqueue(params: CapabilityParams, pricing: PolicyParams) -> HostImpl:
     def quantum_enqueue(frame: Frame, mem: HostContext, circuit_ptr: int, circuit_len: int, shots: int,
                         opts_ptr: int, opts_len: int, out_ptr: int, out_cap: int) -> int:
         _writable(frame)
@@ -328,7 +329,7 @@ def _quantum_enqueue(params: CapabilityParams) -> HostImpl:
             request = QuantumRequest(circuit, shots, opts)
         except DecodeError:
             raise HostTrap("bad_opts") from None
-        return _enqueue(frame, mem, "quantum_enqueue", KIND_QUANTUM, request, params, out_ptr)
+        return _enqueue(frame, mem, "quantum_enqueue", KIND_QUANTUM, request, params, pricing, out_ptr)
 
     return quantum_enqueue
 
@@ -400,8 +401,13 @@ def abort(frame: Frame, mem: HostContext, msg_ptr: int, msg_len: int) -> None:
 # --- the table ------------------------------------------------------------------------------------
 
 
-def host_functions(params: CapabilityParams, *, groth16_cache: Groth16Cache | None = None) -> Mapping[str, HostSpec]:
-    """Every host function of ABI.md, by import name (module ``env``)."""
+def host_functions(params: CapabilityParams, pricing: PolicyParams, *,
+                   groth16_cache: Groth16Cache | None = None) -> Mapping[str, HostSpec]:
+    """Every host function of ABI.md, by import name (module ``env``).
+
+    ``pricing`` is the chain's one schedule (genesis ``aicf.pricing``): it fixes the ceiling
+    an enqueue escrows.
+    """
     cache = groth16_cache if groth16_cache is not None else Groth16Cache()
     table: dict[str, HostSpec] = {
         "storage_get": HostSpec((I32, I32, I32, I32), (I32,), storage_get),
@@ -416,8 +422,8 @@ def host_functions(params: CapabilityParams, *, groth16_cache: Groth16Cache | No
         "balance": HostSpec((I32, I32), (I32,), balance),
         "transfer": HostSpec((I32, I32), (I32,), transfer),
         "call": HostSpec((I32, I32, I32, I32, I32, I32, I64, I32, I32), (I32,), call),
-        "ai_enqueue": HostSpec((I32, I32, I32, I32, I64, I32, I32, I32, I32), (I32,), _ai_enqueue(params)),
-        "quantum_enqueue": HostSpec((I32, I32, I64, I32, I32, I32, I32), (I32,), _quantum_enqueue(params)),
+        "ai_enqueue": HostSpec((I32, I32, I32, I32, I64, I32, I32, I32, I32), (I32,), _ai_enqueue(params, pricing)),
+        "quantum_enqueue": HostSpec((I32, I32, I64, I32, I32, I32, I32), (I32,), _quantum_enqueue(params, pricing)),
         "read_result": HostSpec((I32, I32, I32), (I32,), read_result_host),
         "zk_verify": HostSpec((I32, I32, I32, I32, I32, I32), (I32,), _zk_verify(cache)),
         "random": HostSpec((I32, I32), (I32,), random),

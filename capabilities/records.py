@@ -14,18 +14,22 @@ What this module decides
   ``model`` 1..64 bytes of printable ASCII without spaces; ``prompt`` at most
   ``params.max_prompt_bytes`` UTF-8 bytes; ``1 <= max_tokens <= params.max_tokens``;
   ``circuit`` ASCII OpenQASM 2.0 text (first statement ``OPENQASM 2.0;``) of at most
-  ``params.max_circuit_bytes``; ``1 <= shots <= params.max_shots``; encoded ``opts`` at
-  most ``params.max_opts_bytes``.  A failed cap raises :class:`InvalidRequest` with a
+  ``params.max_circuit_bytes``; ``params.min_shots <= shots <= params.max_shots``; encoded
+  ``opts`` at most ``params.max_opts_bytes``; ``opts["replicas"]``, when given, an integer in
+  ``[1, params.max_replicas]`` (``replicas_out_of_range``).  A failed cap raises :class:`InvalidRequest` with a
   stable ``reason``.
 * The price ceiling and SLA deadline fixed at enqueue time (:func:`price_ceiling`,
-  :func:`sla_deadline`), from :class:`CapabilityParams` (integers only)::
+  :func:`sla_deadline`).  The ceiling is the most the job can cost under the one pricing
+  schedule, the ``aicf.pricing`` section of genesis (``proofs.policy``: ``ai_ceiling``,
+  ``quantum_ceiling``; ``docs/ECONOMICS.md``), times the job's ``replicas``::
 
-      ai:       ceiling = ai_base_price + max_tokens × ai_price_per_token × weight_bp / 10000
-                (weight_bp from params.model_weights_bp, else default_model_weight_bp;
-                 integer division, rounded down once at the end)
-      quantum:  ceiling = quantum_base_price + shots × quantum_price_per_shot
+      ai:       ceiling = replicas × ai_ceiling(model, max_tokens)
+      quantum:  ceiling = replicas × quantum_ceiling(shots)
       deadline = enqueue_height + sla_blocks_ai | sla_blocks_quantum
 
+  ``replicas`` is the ``opts`` key of that name (default 1, at most ``params.max_replicas``):
+  that many distinct providers run the job and a majority of their output digests decides
+  it.  A model the schedule does not price is refused (``unknown_model``).
 * The records, each a versioned canonical CBOR array (CDDL in ``capabilities/specs/``)::
 
       JobReceipt   = [1, task_id, kind, requester, fee_escrowed, price_ceiling,
@@ -38,7 +42,12 @@ What this module decides
   (content address) to them.  Inline, ``output_digest == output_digest_of(output)``
   where ``output_digest_of(b) = H(b"cairn/task-output/v1", b)``.
 * The state layout (ARCHITECTURE §4): a receipt at ``job_key(task_id) = state_key("job",
-  task_id)``, a result at ``result_key(task_id) = state_key("result", task_id)``.
+  task_id)``, the request's bytes at ``request_key(task_id) = state_key("request",
+  task_id)`` (what a provider runs), a result at ``result_key(task_id) = state_key("result",
+  task_id)``, and the block's new jobs as ``[task_id, origin]`` pairs (``origin``: the
+  account that signed the enqueuing transaction), in enqueue order, at ``INBOX_KEY =
+  state_key("job-inbox")``: the AICF module takes them into its queue at the end of the
+  block (``capabilities`` sits below ``aicf`` and cannot call it).
 * The one entry point for results, :func:`record_result`, and the visibility rule of
   :func:`read_result`: a result committed at height ``c`` is visible to a block at
   height ``h`` only when ``c < h`` ("enqueue in block H, read in a later block").
@@ -55,10 +64,12 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from chain.codec import decode, encode, expect_array, expect_bytes, expect_int, expect_versioned
-from chain.errors import ChainError, DecodeError, ErrorCode
-from chain.hashing import H
+from chain.errors import ChainError, DecodeError, ErrorCode, InvalidProof
 from chain.smt import state_key
 from chain.types import Address, Hash32
+from proofs.ai import MAX_INLINE_OUTPUT as AI_MAX_INLINE_OUTPUT
+from proofs.ai import ai_output_digest
+from proofs.policy import PolicyParams, ai_ceiling, quantum_ceiling
 
 VERSION = 1
 KIND_AI = "ai"
@@ -69,7 +80,7 @@ MAX_MODEL_BYTES = 64
 """Fixed by ARCHITECTURE §6 / issue 4; not a genesis parameter."""
 MAX_OPT_KEY_LEN = 32
 MAX_OPT_VALUE_LEN = 256
-MAX_INLINE_OUTPUT = 64 * 1024
+MAX_INLINE_OUTPUT = AI_MAX_INLINE_OUTPUT
 """Largest output held inline in a ``ResultRecord``; larger outputs live off chain."""
 MAX_REQUEST_BYTES = 1024 * 1024
 """Wire bound on an encoded request; ``CapabilityParams`` caps must fit below it."""
@@ -77,7 +88,6 @@ MAX_AMOUNT = 2**256 - 1
 MAX_U64 = 2**64 - 1
 BP = 10_000
 
-OUTPUT_TAG = b"cairn/task-output/v1"
 _RECEIPT_MAX_BYTES = 512
 _RESULT_MAX_BYTES = MAX_INLINE_OUTPUT + 512
 
@@ -126,45 +136,32 @@ def _shape(message: str) -> DecodeError:
 
 @dataclass(frozen=True, slots=True)
 class CapabilityParams:
-    """Caps, SLAs and default prices for enqueues (genesis supplies them; integers only).
+    """Caps and SLAs of enqueues (genesis supplies them; integers only).
 
-    Defined here, not in ``aicf.params``: ``capabilities`` sits below ``aicf`` in the
-    layering.  Prices are in the smallest unit; model weights in basis points (the
-    ARCHITECTURE §8 weights 1.0 / 6.5 / 0.3).
+    Prices are not here: the one schedule is ``aicf.pricing`` (``proofs.policy.PolicyParams``).
     """
 
     max_prompt_bytes: int = 32 * 1024
     max_circuit_bytes: int = 64 * 1024
     max_tokens: int = 8192
-    max_shots: int = 100_000
+    min_shots: int = 100
+    max_shots: int = 20_000
     max_opts_bytes: int = 1024
+    max_replicas: int = 5
     sla_blocks_ai: int = 300
     sla_blocks_quantum: int = 600
-    ai_base_price: int = 10_000
-    ai_price_per_token: int = 100
-    model_weights_bp: tuple[tuple[str, int], ...] = (
-        ("clip-vit-b", 3_000),
-        ("llama3-70b", 65_000),
-        ("llama3-8b", 10_000),
-    )
-    default_model_weight_bp: int = 10_000
-    quantum_base_price: int = 50_000
-    quantum_price_per_shot: int = 10
 
     def __post_init__(self) -> None:
         for name in (
             "max_prompt_bytes",
             "max_circuit_bytes",
             "max_tokens",
+            "min_shots",
             "max_shots",
             "max_opts_bytes",
+            "max_replicas",
             "sla_blocks_ai",
             "sla_blocks_quantum",
-            "ai_base_price",
-            "ai_price_per_token",
-            "default_model_weight_bp",
-            "quantum_base_price",
-            "quantum_price_per_shot",
         ):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
@@ -176,16 +173,10 @@ class CapabilityParams:
             raise ValueError("CapabilityParams: SLA blocks must be at least 1")
         if self.max_tokens > MAX_U64 or self.max_shots > MAX_U64:
             raise ValueError("CapabilityParams: max_tokens/max_shots above 2**64-1")
-        for model, weight in self.model_weights_bp:
-            if not isinstance(model, str) or not isinstance(weight, int) or weight < 0:
-                raise ValueError("CapabilityParams.model_weights_bp: (model, weight_bp) pairs")
-
-    def model_weight_bp(self, model: str) -> int:
-        """The weight of ``model`` in basis points (``default_model_weight_bp`` if unlisted)."""
-        for name, weight in self.model_weights_bp:
-            if name == model:
-                return weight
-        return self.default_model_weight_bp
+        if not 1 <= self.min_shots <= self.max_shots:
+            raise ValueError("CapabilityParams: need 1 <= min_shots <= max_shots")
+        if not 1 <= self.max_replicas <= 16:
+            raise ValueError("CapabilityParams: max_replicas must be in [1, 16]")
 
 
 DEFAULT_PARAMS = CapabilityParams()
@@ -218,6 +209,15 @@ def _check_opts_caps(opts: Mapping[str, OptValue], params: CapabilityParams) -> 
     size = len(encode(dict(opts)))
     if size > params.max_opts_bytes:
         raise InvalidRequest("opts_too_large", f"opts of {size} bytes exceed {params.max_opts_bytes}")
+    replicas = opts.get("replicas", 1)
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= params.max_replicas:
+        raise InvalidRequest("replicas_out_of_range", f"opts replicas must be an integer in [1, {params.max_replicas}]")
+
+
+def replicas_of(request: Request) -> int:
+    """``opts["replicas"]`` (default 1): how many distinct providers run the job."""
+    value = request.opts.get("replicas", 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
 
 
 def _check_count(value: Any, what: str) -> int:
@@ -288,7 +288,7 @@ class QuantumRequest:
             raise InvalidRequest("circuit_too_long", size=size, limit=params.max_circuit_bytes)
         if not self.circuit.lstrip().startswith("OPENQASM 2.0;"):
             raise InvalidRequest("circuit_not_openqasm2", "circuit must start with 'OPENQASM 2.0;'")
-        if not 1 <= self.shots <= params.max_shots:
+        if not params.min_shots <= self.shots <= params.max_shots:
             raise InvalidRequest("shots_out_of_range", value=self.shots, limit=params.max_shots)
         _check_opts_caps(self.opts, params)
 
@@ -322,12 +322,19 @@ def decode_request(data: bytes, params: CapabilityParams) -> Request:
     return request
 
 
-def price_ceiling(request: Request, params: CapabilityParams) -> int:
-    """The most the job may cost, fixed at enqueue (formula in the module docstring)."""
+def price_ceiling(request: Request, pricing: PolicyParams) -> int:
+    """The most the job may cost, fixed at enqueue (formula in the module docstring).
+
+    ``InvalidRequest("unknown_model")`` for a model the schedule does not price.
+    """
     if isinstance(request, AiRequest):
-        weighted = request.max_tokens * params.ai_price_per_token * params.model_weight_bp(request.model)
-        return params.ai_base_price + weighted // BP
-    return params.quantum_base_price + request.shots * params.quantum_price_per_shot
+        try:
+            one = ai_ceiling(request.model, request.max_tokens, pricing.ai)
+        except InvalidProof:
+            raise InvalidRequest("unknown_model", f"model {request.model!r} has no price in genesis") from None
+    else:
+        one = quantum_ceiling(request.shots, pricing.quantum)
+    return replicas_of(request) * one
 
 
 def sla_deadline(enqueue_height: int, kind: str, params: CapabilityParams) -> int:
@@ -418,8 +425,8 @@ class JobReceipt:
 
 
 def output_digest_of(output: bytes) -> Hash32:
-    """``H(b"cairn/task-output/v1", output)``."""
-    return Hash32(H(OUTPUT_TAG, output))
+    """``H(b"cairn/task-output/v1", output)`` (``proofs.ai.ai_output_digest``: one definition)."""
+    return ai_output_digest(output)
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,12 +503,50 @@ def result_key(task_id: bytes) -> bytes:
     return state_key("result", bytes(Hash32(task_id)))
 
 
+INBOX_KEY = state_key("job-inbox")
+"""The task ids enqueued in the current block, in order (module docstring)."""
+
+
+def request_key(task_id: bytes) -> bytes:
+    """``state_key("request", task_id)``: the request bytes of a job."""
+    return state_key("request", bytes(Hash32(task_id)))
+
+
+def load_request(state: StateAccess, task_id: bytes, params: CapabilityParams) -> Request | None:
+    """The request stored for ``task_id``, or ``None``."""
+    data = state.get(request_key(task_id))
+    return None if data is None else decode_request(data, params)
+
+
+def take_inbox(state: StateAccess) -> list[tuple[Hash32, Address]]:
+    """The ``(task_id, origin)`` pairs enqueued since the last call, in order; empties the inbox."""
+    data = state.get(INBOX_KEY)
+    if data is None:
+        return []
+    state.set(INBOX_KEY, None)
+    out = []
+    for entry in expect_array(decode(data), "inbox"):
+        task, origin = expect_array(entry, "inbox entry", 2)
+        out.append((Hash32(expect_bytes(task, "inbox task", length=32)),
+                    Address(expect_bytes(origin, "inbox origin", length=20))))
+    return out
+
+
 def write_job(state: StateAccess, receipt: JobReceipt) -> None:
     """Store a new job; ``JobRejected("job_exists")`` if its task id is taken."""
     key = job_key(receipt.task_id)
     if state.get(key) is not None:
         raise JobRejected("job_exists", task_id=receipt.task_id.hex())
     state.set(key, receipt.encode())
+
+
+def enqueue_job(state: StateAccess, receipt: JobReceipt, payload: bytes, origin: bytes) -> None:
+    """Store a new job, its request bytes, and ``[task_id, origin]`` in the block's inbox."""
+    write_job(state, receipt)
+    state.set(request_key(receipt.task_id), payload)
+    inbox = state.get(INBOX_KEY)
+    entries = [] if inbox is None else list(decode(inbox))
+    state.set(INBOX_KEY, encode([*entries, [bytes(receipt.task_id), bytes(Address(origin))]]))
 
 
 def load_job(state: StateAccess, task_id: bytes) -> JobReceipt | None:

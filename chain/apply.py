@@ -426,8 +426,10 @@ def verify_last_commit(parent: Header, block: Block, parent_validators: Validato
 
 def _execute(state: StateDB, header: Header, txs: Sequence[bytes], app: Application, *,
              verified: Container[bytes], drop_invalid: bool, evidence: tuple[bytes, ...] = (),
-             signers: tuple[bytes, ...] = (), proofs: tuple[bytes, ...] = ()) -> tuple[list[bytes], BlockOutput]:
-    """Hooks, transactions, pot; with ``drop_invalid`` an invalid transaction is left out instead of failing."""
+             signers: tuple[bytes, ...] = (), proofs: Sequence[bytes] = ()
+             ) -> tuple[list[bytes], list[bytes], BlockOutput]:
+    """Hooks, transactions, proofs, pot; with ``drop_invalid`` an invalid transaction or proof is
+    left out instead of failing the block.  Returns the included transactions and proofs."""
     env = BlockEnv(header.chain_id, header.height, header.time_ms, header.proposer, bytes(header.beacon),
                    evidence, signers, bytes(header.beacon_reveal))
     events: list[Event] = []
@@ -460,18 +462,30 @@ def _execute(state: StateDB, header: Header, txs: Sequence[bytes], app: Applicat
         gas_total += tx.body.gas_limit
         receipts.append(receipt)
         included.append(raw)
-    if proofs:
-        if app.proof_module is None:
+    included_proofs: list[bytes] = []
+    if proofs and app.proof_module is None:
+        if not drop_invalid:
             raise InvalidBlock(f"the block carries {len(proofs)} proofs and no module handles proofs",
                                code=ErrorCode.BLOCK_INVALID)
+    elif proofs and app.proof_module is not None and not drop_invalid:
         events.extend(app.proof_module.apply_proofs(state, env, proofs))
+        included_proofs = list(proofs)
+    elif proofs and app.proof_module is not None:
+        for raw in proofs:
+            mark = state.snapshot()
+            try:
+                events.extend(app.proof_module.apply_proofs(state, env, (raw,)))
+            except InvalidBlock:
+                state.revert(mark)
+                continue
+            included_proofs.append(raw)
     for m in app.modules:
         events.extend(m.end_block(state, env, pot))
     state.credit(header.proposer, pot.remaining)
     commit = state.commit()
     encoded = tuple(r.encode() for r in receipts)
     out = BlockOutput(commit, tuple(receipts), Hash32(merkle_root(encoded)), tuple(events), encoded)
-    return included, out
+    return included, included_proofs, out
 
 
 def execute_block(state: StateDB, block: Block, app: Application, *,
@@ -484,7 +498,7 @@ def execute_block(state: StateDB, block: Block, app: Application, *,
     """
     signers = tuple(bytes(s.validator) for s in block.last_commit.signatures) if block.last_commit else ()
     return _execute(state, block.header, block.txs, app, verified=verified, drop_invalid=False,
-                    evidence=block.evidence, signers=signers, proofs=block.proofs)[1]
+                    evidence=block.evidence, signers=signers, proofs=block.proofs)[2]
 
 
 def apply_block(state: StateDB, parent: Header, block: Block, app: Application, *,
@@ -504,13 +518,13 @@ def apply_block(state: StateDB, parent: Header, block: Block, app: Application, 
 
 def build_block(state: StateDB, parent: Header, app: Application, *, txs: Sequence[bytes], now_ms: int,
                 proposer: Address, onion: Onion, last_commit: Commit | None = None,
-                evidence: Sequence[bytes] = (),
+                evidence: Sequence[bytes] = (), proofs: Sequence[bytes] = (),
                 verified: Container[bytes] = frozenset()) -> tuple[Block, BlockOutput]:
-    """Assemble a block for a proposer from candidate transactions.
+    """Assemble a block for a proposer from candidate transactions and proof envelopes.
 
     Candidates that turn out invalid against the state (stale nonce, balance
-    spent by an earlier one) are left out, so the result always passes
-    ``apply_block`` on the same parent.  ``state`` is consumed.
+    spent by an earlier one; a proof the proofs module would refuse) are left out, so the
+    result always passes ``apply_block`` on the same parent.  ``state`` is consumed.
 
     The block's time is the BFT time of ``last_commit``; only the first block
     (no last commit) takes ``max(now_ms, parent.time_ms + 1)``.  The beacon reveal
@@ -535,8 +549,9 @@ def build_block(state: StateDB, parent: Header, app: Application, *, txs: Sequen
         proposer=proposer, beacon_reveal=beacon_reveal, beacon=beacon_next(parent.beacon, beacon_reveal),
     )
     signers = tuple(bytes(s.validator) for s in last_commit.signatures) if last_commit else ()
-    included, out = _execute(state, header, txs, app, verified=verified, drop_invalid=True,
-                             evidence=tuple(evidence), signers=signers)
-    header = replace(header, txs_root=Hash32(merkle_root(included)), receipts_root=out.receipts_root,
-                     state_root=out.state_root)
-    return Block(header, tuple(included), evidence=tuple(evidence), last_commit=last_commit), out
+    included, included_proofs, out = _execute(state, header, txs, app, verified=verified, drop_invalid=True,
+                                              evidence=tuple(evidence), signers=signers, proofs=proofs)
+    header = replace(header, txs_root=Hash32(merkle_root(included)), proofs_root=Hash32(merkle_root(included_proofs)),
+                     receipts_root=out.receipts_root, state_root=out.state_root)
+    return Block(header, tuple(included), proofs=tuple(included_proofs), evidence=tuple(evidence),
+                 last_commit=last_commit), out

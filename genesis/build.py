@@ -31,6 +31,7 @@ from chain.vm.engine import CompiledStore
 from chain.vm.runtime import store_beacon
 from genesis.fields import dump_dataclass
 from genesis.schema import Genesis
+from genesis.trust import ai_verify_config
 
 
 def make_application(genesis: Genesis, *, compiled_store: CompiledStore | None = None) -> Application:
@@ -39,10 +40,13 @@ def make_application(genesis: Genesis, *, compiled_store: CompiledStore | None =
     Module order (it fixes the order of the begin/end-block hooks): staking (the
     kernel's), contracts (``capabilities``), AICF.  ``compiled_store`` is where the node
     keeps compiled contract code between restarts (none: compile in memory only).
+    The one price schedule, ``genesis.aicf.pricing``, reaches both the enqueue ceiling (the
+    contracts module's host functions) and the policy adapter (the AICF module).
     """
-    contracts = contracts_module(genesis.params, genesis.capabilities, compiled_store=compiled_store)
-    return Application.compose(genesis.chain_id, genesis.params, [contracts, AicfModule(genesis.aicf)],
-                               slash_to=FUND_ADDRESS)
+    contracts = contracts_module(genesis.params, genesis.capabilities, genesis.aicf.pricing,
+                                 compiled_store=compiled_store)
+    aicf = AicfModule(genesis.chain_id, genesis.aicf, genesis.capabilities, ai_verify_config())
+    return Application.compose(genesis.chain_id, genesis.params, [contracts, aicf], slash_to=FUND_ADDRESS)
 
 
 def validator_set(genesis: Genesis) -> ValidatorSet:

@@ -8,7 +8,8 @@ JSON shape (every field checked; unknown fields are errors)::
       "initial_balances": [{"address": "cairn1...", "amount": 1000}],
       "validators": [{"name": "v0", "pubkey": "<64 hex>", "power": 100, "onion_tip": "<64 hex>"}],
       "params": { ChainParams fields },      # optional, defaults apply
-      "aicf":   { AicfParams sections }      # optional, ARCHITECTURE §8 defaults apply
+      "aicf":   { AicfParams sections }      # optional, ARCHITECTURE §8 defaults apply;
+                                             # pricing is the chain's one price schedule
       "capabilities": { CapabilityParams fields }  # optional: enqueue caps, SLAs, prices
     }
 
@@ -34,6 +35,7 @@ from chain.keys import address_of, decode_address, encode_address
 from chain.params import ChainParams
 from chain.types import Address, PublicKey32
 from genesis.fields import dump_dataclass, fail, load_dataclass
+from proofs.devnet import check_devnet_genesis
 
 CHAIN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 MAX_SUPPLY = 2**128 - 1
@@ -124,12 +126,15 @@ def parse_genesis(doc: Any) -> Genesis:
     for name in ("max_block_bytes", "max_block_txs", "max_tx_bytes", "block_gas_limit", "epoch_length"):
         if getattr(params, name) <= 0:
             raise fail(f"params.{name}", "must be positive")
-    aicf = load_dataclass(AicfParams, doc.get("aicf", {}), "aicf")
-    _check_aicf(aicf)
+    try:
+        aicf = load_dataclass(AicfParams, doc.get("aicf", {}), "aicf")
+    except ValueError as exc:
+        raise fail("aicf", str(exc)) from None
     try:
         capabilities = load_dataclass(CapabilityParams, doc.get("capabilities", {}), "capabilities")
     except ValueError as exc:
         raise fail("capabilities", str(exc)) from None
+    _check_aicf(chain_id, aicf, capabilities)
 
     validators = []
     raw_vals = doc["validators"]
@@ -192,7 +197,7 @@ def parse_genesis(doc: Any) -> Genesis:
     )
 
 
-def _check_aicf(a: AicfParams) -> None:
+def _check_aicf(chain_id: str, a: AicfParams, caps: CapabilityParams) -> None:
     def bps(path: str, v: int, hi: int = 10_000) -> None:
         if v > hi:
             raise fail(path, f"must be at most {hi} basis points")
@@ -209,6 +214,20 @@ def _check_aicf(a: AicfParams) -> None:
         raise fail("aicf.matcher.strategy", "must be weighted_health, round_robin, least_loaded or latency_aware")
     for name in ("missed_lease_bps", "bad_proof_bps", "qos_failure_bps", "quorum_dissent_bps"):
         bps(f"aicf.slashing.{name}", getattr(a.slashing, name))
+    check_devnet_genesis(chain_id, a.attestation.devnet())
+    if not a.quantum.min_shots <= caps.min_shots <= caps.max_shots <= a.quantum.max_shots:
+        raise fail("capabilities.max_shots", "enqueue shot bounds must lie within aicf.quantum's "
+                   f"[{a.quantum.min_shots}, {a.quantum.max_shots}]")
+    if a.leases.lease_blocks < 1:
+        raise fail("aicf.leases.lease_blocks", "must be at least 1")
+    if a.matcher.max_concurrent_tasks_per_provider > a.providers.max_leases_cap:
+        raise fail("aicf.matcher.max_concurrent_tasks_per_provider", "above aicf.providers.max_leases_cap")
+    for i, (address, _) in enumerate(a.queue.tiers):
+        try:
+            if len(bytes.fromhex(address)) != 20:
+                raise ValueError
+        except ValueError:
+            raise fail(f"aicf.queue.tiers[{i}]", "expected a 40-hex-digit address") from None
 
 
 def load_genesis(text: str | bytes) -> Genesis:

@@ -5,7 +5,7 @@ Body
 The ``body`` of a ``ProofEnvelope`` of type ``AI_V1`` is a canonical CBOR array::
 
     AiBody      = [version=1, model, model_digest, input_digest, output_digest,
-                   runtime_ms, qos, attestation]
+                   runtime_ms, qos, attestation, output / null]
     qos         = [p95_latency_ms, availability_ppm]
     attestation = ["sev-snp", report, vcek, chain_pem]
                 / ["sgx", quote, collateral / null]
@@ -28,6 +28,10 @@ attestation     a class name and its evidence, as bytes the class's verifier rea
                 ``sgx``: a DCAP v3 quote and the optional collateral JSON, ``null`` when
                 absent (``proofs.tee.sgx``);
                 ``devnet``: an encoded ``DevnetReport`` (``proofs.devnet``)
+output          the output bytes inline (at most ``MAX_INLINE_OUTPUT`` = 64 KiB), so the
+                job's result record can hold them, or ``null`` when they live off chain;
+                inline, ``output_digest`` must be ``ai_output_digest(output) =
+                H("cairn/task-output/v1", output)`` (``ai_output_digest_mismatch``)
 ==============  =====================================================================
 
 Decoding is strict (``chain.codec``: canonical bytes, no trailing bytes, at most
@@ -74,7 +78,8 @@ first:
 
    a TEE class whose vendor root genesis does not configure is refused with
    ``ai_attestation_class_not_configured``;
-4. the binding above (``ai_report_data_mismatch``).
+4. the binding above (``ai_report_data_mismatch``);
+5. an inline output hashes to ``output_digest`` (``ai_output_digest_mismatch``).
 
 The result: ``output_digest`` from the body, ``units`` and ``qos_bp`` from step 2.
 
@@ -111,6 +116,7 @@ from typing import Any, ClassVar, Final
 
 from chain.codec import decode, encode, expect_array, expect_bytes, expect_int, expect_str, expect_versioned
 from chain.errors import DecodeError, ErrorCode, InvalidProof
+from chain.hashing import H
 from chain.types import Address, Hash32
 from proofs.devnet import DevnetAttestationConfig, report_data_for, verify_devnet_attestation
 from proofs.envelope import MAX_BODY_BYTES, ProofEnvelope, ProofType, decode_reason
@@ -120,6 +126,9 @@ from proofs.tee.sevsnp import SevSnpPolicy, verify_sevsnp
 from proofs.tee.sgx import SgxPolicy, verify_sgx_quote
 
 AI_BODY_VERSION: Final[int] = 1
+MAX_INLINE_OUTPUT: Final[int] = 64 * 1024
+"""Largest output an AI_V1 body carries inline."""
+OUTPUT_TAG: Final[bytes] = b"cairn/task-output/v1"
 MAX_MODEL_NAME: Final[int] = 64
 BINDING_BYTES: Final[int] = 32
 """How many leading bytes of ``report_data`` the binding fixes."""
@@ -239,6 +248,11 @@ Attestation = SevSnpEvidence | SgxEvidence | DevnetEvidence
 """One attestation of any class."""
 
 
+def decode_attestation(value: Any) -> Attestation:
+    """An attestation value (``DecodeError``; ``InvalidProof`` for an unknown class)."""
+    return _decode_attestation(value)
+
+
 def _decode_attestation(value: Any) -> Attestation:
     items = expect_array(value, "ai body: attestation")
     if not items:
@@ -285,6 +299,8 @@ class AiBody:
     """Service metrics."""
     attestation: Attestation
     """The TEE's (or devnet signer's) statement binding this result."""
+    output: bytes | None = None
+    """The output bytes inline, or None when they are held off chain."""
     version: int = AI_BODY_VERSION
     """Wire version."""
 
@@ -301,6 +317,8 @@ class AiBody:
             _check_metrics(self.runtime_ms, self.qos.p95_latency_ms, self.qos.availability_ppm)
             if not isinstance(self.attestation, SevSnpEvidence | SgxEvidence | DevnetEvidence):
                 raise DecodeError("ai body: unknown attestation type", code=ErrorCode.DECODE_SHAPE)
+            if self.output is not None:
+                expect_bytes(self.output, "ai body: output", max_len=MAX_INLINE_OUTPUT)
         except DecodeError as exc:
             raise _as_invalid(exc) from exc
 
@@ -315,6 +333,7 @@ class AiBody:
             self.runtime_ms,
             [self.qos.p95_latency_ms, self.qos.availability_ppm],
             self.attestation.to_value(),
+            self.output,
         ]
 
     def encode(self) -> bytes:
@@ -326,8 +345,10 @@ class AiBody:
         """Strict decode; failures are ``InvalidProof`` (``ai_body_*``, ``ai_attestation_class_unknown``)."""
         try:
             value = decode(data, max_size=MAX_BODY_BYTES)
-            items = expect_versioned(value, "ai body", AI_BODY_VERSION, 8)
-            _, model, model_digest, input_digest, output_digest, runtime_ms, qos, attestation = items
+            items = expect_versioned(value, "ai body", AI_BODY_VERSION, 9)
+            _, model, model_digest, input_digest, output_digest, runtime_ms, qos, attestation, output = items
+            if output is not None:
+                expect_bytes(output, "ai body: output", max_len=MAX_INLINE_OUTPUT)
             p95, availability = expect_array(qos, "ai body: qos", 2)
             runtime, p95_ms, availability_ppm = _check_metrics(runtime_ms, p95, availability)
             fields = (
@@ -347,7 +368,13 @@ class AiBody:
             runtime_ms=runtime,
             qos=QosReport(p95_latency_ms=p95_ms, availability_ppm=availability_ppm),
             attestation=evidence,
+            output=output,
         )
+
+
+def ai_output_digest(output: bytes) -> Hash32:
+    """``H("cairn/task-output/v1", output)``: the digest a result record keeps for its output."""
+    return Hash32(H(OUTPUT_TAG, bytes(output)))
 
 
 # --- configuration -----------------------------------------------------------------
@@ -501,6 +528,8 @@ def verify_ai_body(envelope: ProofEnvelope, ctx: VerifyContext) -> BodyResult:
         expected_report_data=expected,
     )
     check_binding(report_data, envelope.task_id, body)
+    if body.output is not None and ai_output_digest(body.output) != body.output_digest:
+        raise InvalidProof("ai_output_digest_mismatch", "the inline output does not hash to output_digest")
     return BodyResult(output_digest=body.output_digest, units=metering.units, qos_bp=metering.qos_bp)
 
 

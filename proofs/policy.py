@@ -34,6 +34,19 @@ ZK (ARCHITECTURE is silent; our choice): a verified Groth16 proof is worth
 
 Price of a job: ``price = units × base_rate_per_unit // MILLI`` (micro-units).
 
+The most a job can cost (the ceiling an enqueue escrows, ``docs/ECONOMICS.md``) is its price
+at the bounds the job itself allows and the highest multipliers of the schedule::
+
+    AI:       runtime_cap_ms = runtime_base_ms + max_tokens × runtime_ms_per_token × weight_bp // BP
+              ceiling        = price(runtime_cap_ms × weight_bp × max_qos_bp // BP², base_rate)
+              max_qos_bp     = max(latency multipliers) × max(availability multipliers) // BP
+    quantum:  ceiling        = price(shots × max(depth weights) × BP × MILLI // BP², base_rate)
+
+A provider's claimed ``runtime_ms`` is signed by the provider, not attested, so settlement
+meters ``min(runtime_ms, runtime_cap_ms)``: no verified job can cost more than its ceiling.
+The runtime allowance scales with the model weight because a heavier model is slower per
+token (defaults: 2 s of start-up plus 50 ms per token at weight 1.0).
+
 Defaults are the seed's (llama3-8b 1.0, llama3-70b 6.5, clip-vit-b 0.3; AI base rate
 15000, quantum 50000); genesis supplies the real values through :class:`PolicyParams`,
 whose constructor rejects inconsistent tables with ``InvalidGenesis``.  A metric out of its
@@ -145,6 +158,10 @@ class AiPricing:
     """Availability ``>= threshold`` ppm → multiplier (thresholds descending)."""
     availability_else_bp: int = 9_000
     """Multiplier when availability is below every tier."""
+    runtime_base_ms: int = 2_000
+    """Runtime a job may bill before its first token (the ceiling's allowance)."""
+    runtime_ms_per_token: int = 50
+    """Runtime a job may bill per requested token at model weight 1.0."""
 
     def __post_init__(self) -> None:
         field = "pricing.ai.model_weights"
@@ -159,6 +176,8 @@ class AiPricing:
         for _, weight in weights:
             _check_multiplier(weight, field)
         _check_rate(self.base_rate_per_unit, "pricing.ai.base_rate_per_unit")
+        _check_rate(self.runtime_base_ms, "pricing.ai.runtime_base_ms")
+        _check_rate(self.runtime_ms_per_token, "pricing.ai.runtime_ms_per_token")
         _check_tiers(self.latency_tiers_ms, "pricing.ai.p95_latency_ms", ascending=True)
         _check_multiplier(self.latency_else_bp, "pricing.ai.p95_latency_ms")
         _check_tiers(self.availability_tiers_ppm, "pricing.ai.availability", ascending=False)
@@ -283,3 +302,32 @@ def price(units: int, base_rate_per_unit: int) -> int:
     if units < 0 or base_rate_per_unit < 0:
         raise ValueError("units and rates are non-negative")
     return units * base_rate_per_unit // MILLI
+
+
+# --- ceilings ----------------------------------------------------------------------
+
+
+def ai_runtime_cap_ms(model: str, max_tokens: int, params: AiPricing) -> int:
+    """``runtime_base_ms + max_tokens × runtime_ms_per_token × weight_bp // BP`` (module docstring)."""
+    weight = params.model_weight_bp(model)
+    return params.runtime_base_ms + max_tokens * params.runtime_ms_per_token * weight // BP
+
+
+def ai_max_qos_bp(params: AiPricing) -> int:
+    """The highest QoS multiplier the schedule can give: best latency × best availability."""
+    latency = max([params.latency_else_bp, *(m for _, m in params.latency_tiers_ms)])
+    availability = max([params.availability_else_bp, *(m for _, m in params.availability_tiers_ppm)])
+    return latency * availability // BP
+
+
+def ai_ceiling(model: str, max_tokens: int, params: AiPricing) -> int:
+    """The most an AI job may cost (module docstring); ``InvalidProof("unknown_model")`` if unpriced."""
+    weight = params.model_weight_bp(model)
+    units = ai_runtime_cap_ms(model, max_tokens, params) * weight * ai_max_qos_bp(params) // (BP * BP)
+    return price(units, params.base_rate_per_unit)
+
+
+def quantum_ceiling(shots: int, params: QuantumPricing) -> int:
+    """The most a quantum job of ``shots`` shots may cost: the deepest weight at full quality."""
+    weight = max([params.depth_else_bp, *(w for _, w in params.depth_tiers)])
+    return price(shots * weight * BP * MILLI // (BP * BP), params.base_rate_per_unit)

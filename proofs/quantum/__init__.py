@@ -5,9 +5,9 @@ assigned it (``traps``): random Clifford circuits whose outcome distribution is 
 exactly (``stabilizer``).  The provider runs every slot, commits to a Merkle root of all
 outcome histograms (``commitment``), and only then does a later beacon pick which trap
 slots to open.  The verifier checks the opened traps with an exact statistical test
-(``stats``) and the provider's signed certificate (``verify``).  ``statevector`` is the
-numpy simulator an honest provider (and the tests) use; ``prover`` plays the provider's
-side.  ``stream`` is the SHA3 counter-mode randomness every derivation draws from.
+(``stats``) and the provider's signed certificate (``verify``).  ``stream`` is the SHA3
+counter-mode randomness every derivation draws from.  This package is the verifier only:
+the provider's side (simulating, committing, opening) is ``node.provider.quantum``.
 
 Everything here is pure: no I/O, no clock, no OS randomness; everything that decides
 validity is integer or exact-rational arithmetic.
@@ -23,12 +23,6 @@ from proofs.quantum.commitment import (
 )
 from proofs.quantum.qasm import Circuit, Gate, circuit_to_qasm, parse_qasm
 from proofs.quantum.stabilizer import AffineSupport, clifford_support
-from proofs.quantum.statevector import (
-    outcome_distribution,
-    probabilities,
-    sample_histogram,
-    simulate_histogram,
-)
 from proofs.quantum.stats import TrapStats, check_trap
 from proofs.quantum.traps import JobPlan, Trap, generate_trap, plan_job, revealed_slots
 from proofs.quantum.verify import (
@@ -63,15 +57,11 @@ __all__ = [
     "make_plan",
     "merkle_proof",
     "merkle_root",
-    "outcome_distribution",
     "output_digest",
     "parse_qasm",
     "plan_for",
     "plan_job",
-    "probabilities",
     "revealed_slots",
-    "sample_histogram",
-    "simulate_histogram",
     "verify_inclusion",
     "verify_quantum_result",
 ]

@@ -39,6 +39,7 @@ from genesis.build import make_application
 from genesis.devnet import devnet_genesis
 from genesis.schema import Genesis
 from proofs.groth16 import Groth16Cache
+from proofs.policy import PolicyParams
 from tests.chain.helpers import account
 from tests.chain.vm.contracts import (
     ABI,
@@ -62,10 +63,11 @@ FUNDS = 10**9
 """What each test contract is given to pay values and fees with."""
 MODEL, PROMPT = b"llama3-8b", b"hello"
 CIRCUIT = b"OPENQASM 2.0;\nqreg q[1];\nmeasure q[0] -> c[0];"
-AI_FEE_10 = 11_000
-"""Default params: ai_base_price 10_000 + 10 tokens x 100 x weight 10_000 bp / 10_000."""
-QUANTUM_FEE_100 = 51_000
-"""Default params: quantum_base_price 50_000 + 100 shots x 10."""
+AI_FEE_10 = 47_430
+"""Default schedule, llama3-8b, 10 tokens: runtime cap 2,000 + 10 x 50 = 2,500 ms, at the best
+QoS 1.15 x 1.10 = 1.265 gives 3,162 milli-units, at 15,000 per unit: 47,430."""
+QUANTUM_FEE_100 = 10_000_000
+"""Default schedule, 100 shots at the deepest weight 2.0 and full quality: 200 units at 50,000."""
 BIG_GAS = cost("zk_verify", 65536) + 5_000_000
 """Enough for any one host call of the table (zk_verify is by far the dearest)."""
 
@@ -142,7 +144,7 @@ def quantum_payload(circuit: bytes, shots: int, opts: dict[str, Any]) -> bytes:
 
 
 def test_host_types_are_the_abi_document() -> None:
-    table = host_functions(CapabilityParams())
+    table = host_functions(CapabilityParams(), PolicyParams())
     assert set(table) == set(ABI)
     for name, spec in table.items():
         assert (spec.params, spec.results) == ABI[name], name
@@ -586,7 +588,8 @@ def test_ai_price_uses_the_model_weight(node: Node, pair: list[Address]) -> None
     s.show(SCRATCH, 256)
     out = node.exec(c, s)
     receipt = JobReceipt.decode(out.window[:out.rcs[0]])
-    assert receipt.fee_escrowed == receipt.price_ceiling == 10_000 + 10 * 100 * 65_000 // 10_000
+    # runtime cap 2,000 + 10 x 50 x 6.5 = 5,250 ms; x 6.5 x 1.265 = 43,168 milli-units; x 15
+    assert receipt.fee_escrowed == receipt.price_ceiling == 647_520
 
 
 def test_quantum_enqueue_escrows_and_returns_the_receipt(node: Node, pair: list[Address]) -> None:
@@ -635,7 +638,8 @@ REQUEST_TRAPS: dict[str, Any] = {
     "circuit_too_long": lambda s: s.op("quantum_enqueue", 0, 64 * 1024 + 1, 100, 0, 0, SCRATCH, 256),
     "circuit_not_openqasm2": lambda s: quantum(s, circuit=b"qreg q[1];"),
     "shots_out_of_range.0": lambda s: quantum(s, shots=0),
-    "shots_out_of_range.max": lambda s: quantum(s, shots=100_001),
+    "shots_out_of_range.max": lambda s: quantum(s, shots=20_001),
+    "shots_out_of_range.min": lambda s: quantum(s, shots=99),
     "shots_out_of_range.neg": lambda s: quantum(s, shots=-5),
     "opt_key_invalid": lambda s: ai(s, opts=encode({"": 1})),
     "opt_value_invalid": lambda s: quantum(s, opts=encode({"k": "x" * 257})),
@@ -668,11 +672,11 @@ def test_bad_requests_trap_with_their_reason(shared: tuple[Node, Address], case:
 
 
 def test_enqueue_the_contract_cannot_pay_returns_minus_3_and_uses_no_seq(node: Node) -> None:
-    (c,) = deployed(node, 1, funds=20_000)
+    (c,) = deployed(node, 1, funds=60_000)
     s = Script()
-    ai(s, model=b"llama3-70b", max_tokens=8192, out=SCRATCH)  # 10_000 + 8192 x 650 > 20_000
-    quantum(s, out=SCRATCH)  # 51_000 > 20_000
-    ai(s, out=SCRATCH + 512)  # 11_000: affordable
+    ai(s, model=b"llama3-70b", max_tokens=8192, out=SCRATCH)  # hundreds of millions > 60_000
+    quantum(s, out=SCRATCH)  # 10_000_000 > 60_000
+    ai(s, out=SCRATCH + 512)  # 47_430: affordable
     s.show(SCRATCH + 512, 256)
     out = node.exec(c, s)
     assert out.rcs[:2] == [INSUFFICIENT_BALANCE, INSUFFICIENT_BALANCE]
@@ -680,7 +684,7 @@ def test_enqueue_the_contract_cannot_pay_returns_minus_3_and_uses_no_seq(node: N
     h = node.height
     payload = ai_payload(MODEL, PROMPT, 10, {})
     assert receipt.task_id == task_id(node.genesis.chain_id, h, out.tx.hash, c, payload, 0)
-    assert node.balance(c) == 20_000 - AI_FEE_10
+    assert node.balance(c) == 60_000 - AI_FEE_10
     assert len(events(out.receipt, "capabilities", "enqueued")) == 1
 
 
@@ -893,7 +897,7 @@ def zk_runs(vectors: Path) -> dict[str, Any]:
     genesis = devnet_genesis()
     cache = Groth16Cache()
     base = make_application(genesis)
-    contracts = contracts_module(genesis.params, genesis.capabilities, groth16_cache=cache)
+    contracts = contracts_module(genesis.params, genesis.capabilities, genesis.aicf.pricing, groth16_cache=cache)
     app = Application.compose(genesis.chain_id, genesis.params,
                               [contracts, *[m for m in base.modules[1:] if m.name != "contracts"]],
                               slash_to=FUND_ADDRESS)

@@ -41,9 +41,11 @@ from chain.kv import MemoryKV
 from chain.smt import EMPTY_ROOT, state_key
 from chain.state import StateDB
 from chain.types import Address, Hash32
+from proofs.policy import PolicyParams
 
 SPECS = Path(__file__).resolve().parents[2] / "capabilities" / "specs"
 PARAMS = CapabilityParams()
+PRICING = PolicyParams()
 QASM = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\ncreg c[1];\nh q[0];\nmeasure q[0] -> c[0];\n'
 
 hash32 = st.binary(min_size=32, max_size=32)
@@ -61,7 +63,7 @@ ai_requests = st.builds(
     AiRequest, models, st.text(max_size=200), st.integers(min_value=1, max_value=PARAMS.max_tokens), opts
 )
 quantum_requests = st.builds(
-    QuantumRequest, st.just(QASM), st.integers(min_value=1, max_value=PARAMS.max_shots), opts
+    QuantumRequest, st.just(QASM), st.integers(min_value=PARAMS.min_shots, max_value=PARAMS.max_shots), opts
 )
 receipts = st.builds(
     JobReceipt,
@@ -161,6 +163,10 @@ def test_request_oversize_refused() -> None:
         (QuantumRequest(QASM + "// é", 1), "circuit_not_ascii"),
         (QuantumRequest(QASM + " " * PARAMS.max_circuit_bytes, 1), "circuit_too_long"),
         (QuantumRequest(QASM, 0), "shots_out_of_range"),
+        (QuantumRequest(QASM, PARAMS.min_shots - 1), "shots_out_of_range"),
+        (AiRequest("m", "p", 1, {"replicas": 0}), "replicas_out_of_range"),
+        (AiRequest("m", "p", 1, {"replicas": PARAMS.max_replicas + 1}), "replicas_out_of_range"),
+        (AiRequest("m", "p", 1, {"replicas": "2"}), "replicas_out_of_range"),
         (QuantumRequest(QASM, PARAMS.max_shots + 1), "shots_out_of_range"),
     ],
 )
@@ -191,10 +197,16 @@ def test_params_validated() -> None:
 
 
 def test_price_ceiling_and_deadline() -> None:
-    assert price_ceiling(AiRequest("llama3-70b", "p", 100), PARAMS) == 10_000 + 100 * 100 * 65_000 // 10_000
-    assert price_ceiling(AiRequest("unlisted", "p", 3), PARAMS) == 10_000 + 300
-    assert price_ceiling(AiRequest("clip-vit-b", "p", 1), PARAMS) == 10_000 + 30
-    assert price_ceiling(QuantumRequest(QASM, 1000), PARAMS) == 50_000 + 10_000
+    # llama3-70b, 100 tokens: runtime cap 2,000 + 100 x 50 x 6.5 = 34,500 ms; x 6.5 x 1.265 = 283,676 milli-units
+    assert price_ceiling(AiRequest("llama3-70b", "p", 100), PRICING) == 283_676 * 15_000 // 1_000
+    # clip-vit-b, 1 token: 2,000 + 15 = 2,015 ms; x 0.3 x 1.265 = 764 milli-units
+    assert price_ceiling(AiRequest("clip-vit-b", "p", 1), PRICING) == 764 * 15
+    assert price_ceiling(AiRequest("clip-vit-b", "p", 1, {"replicas": 3}), PRICING) == 3 * 764 * 15
+    # 1,000 shots at the deepest weight 2.0: 2,000 units at 50,000
+    assert price_ceiling(QuantumRequest(QASM, 1000), PRICING) == 100_000_000
+    with pytest.raises(InvalidRequest) as e:
+        price_ceiling(AiRequest("unlisted", "p", 3), PRICING)
+    assert e.value.reason == "unknown_model"
     assert sla_deadline(10, "ai", PARAMS) == 310
     assert sla_deadline(10, "quantum", PARAMS) == 610
     with pytest.raises(ValueError):
@@ -315,7 +327,7 @@ def _job(height: int = 10, seq: int = 0) -> JobReceipt:
     request = AiRequest("llama3-8b", "hello", 16)
     payload = request.encode()
     tid = task_id(CHAIN, height, bytes([1]) * 32, REQUESTER, payload, seq)
-    ceiling = price_ceiling(request, PARAMS)
+    ceiling = price_ceiling(request, PRICING)
     return JobReceipt(
         tid,
         "ai",
@@ -443,7 +455,7 @@ ABI_NAMES = {
 
 def test_cost_table_covers_the_abi() -> None:
     # One entry per host function a contract can import, and nothing else.
-    assert set(HOST_COSTS) == set(host_functions(CapabilityParams())) == ABI_NAMES
+    assert set(HOST_COSTS) == set(host_functions(CapabilityParams(), PolicyParams())) == ABI_NAMES
     for entry in HOST_COSTS.values():
         assert isinstance(entry.base, int) and entry.base > 0
         assert isinstance(entry.per_byte, int) and entry.per_byte >= 0

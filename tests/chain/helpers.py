@@ -48,12 +48,12 @@ class MemChain:
         return self.store.load_commit(h) if h > 0 else None
 
     def build(self, txs: list[SignedTx] | list[bytes], *, time_step: int = 1000,
-              evidence: tuple[bytes, ...] = ()) -> tuple[Block, BlockOutput]:
+              evidence: tuple[bytes, ...] = (), proofs: tuple[bytes, ...] = ()) -> tuple[Block, BlockOutput]:
         raws = [t.raw if isinstance(t, SignedTx) else t for t in txs]
         parent = self.head
         return build_block(self.store.head_state(), parent, self.app, txs=raws, now_ms=parent.time_ms + time_step,
                            proposer=self.validator.address, onion=self.onion, last_commit=self.last_commit(),
-                           evidence=evidence)
+                           evidence=evidence, proofs=proofs)
 
     def sign_commit(self, block: Block) -> Commit:
         h = block.header

@@ -231,14 +231,17 @@ def _with_proofs(block: Block, proofs: tuple[bytes, ...]) -> Block:
 
 
 def test_a_proofs_section_no_module_claims_makes_the_block_invalid() -> None:
-    chain = MemChain()  # the devnet application: no module handles proofs yet
-    assert chain.app.proof_module is None
+    chain = MemChain()
+    bare = Application.compose(chain.app.chain_id, chain.app.params,
+                               [m for m in chain.app.modules[1:] if m.name != "aicf"], slash_to=FUND_ADDRESS)
+    assert bare.proof_module is None
+    chain.app = bare
     block, _ = chain.build([transfer(account(0), account(1).address, 1, 0)])
     garbage = _with_proofs(block, (b"\x00not an envelope", b"\xff" * 40))
     with pytest.raises(InvalidBlock) as err:
-        apply_block(chain.store.head_state(), chain.head, garbage, chain.app)
+        apply_block(chain.store.head_state(), chain.head, garbage, bare)
     assert err.value.code == ErrorCode.BLOCK_INVALID and "no module handles proofs" in err.value.message
-    apply_block(chain.store.head_state(), chain.head, block, chain.app)  # the same block without them is fine
+    apply_block(chain.store.head_state(), chain.head, block, bare)  # the same block without them is fine
 
 
 class Claimant:
@@ -263,8 +266,8 @@ class Claimant:
 
 def test_the_claiming_module_gets_the_section_in_block_order_after_the_transactions() -> None:
     chain = MemChain()
-    app = Application.compose(chain.app.chain_id, chain.app.params, (*chain.app.modules[1:], Claimant()),
-                              slash_to=FUND_ADDRESS)
+    others = [m for m in chain.app.modules[1:] if m.name != "aicf"]
+    app = Application.compose(chain.app.chain_id, chain.app.params, (*others, Claimant()), slash_to=FUND_ADDRESS)
     assert isinstance(app.proof_module, Claimant)
     block, _ = chain.build([transfer(account(0), account(1).address, 1, 0)])
     out = execute_block(chain.store.head_state(), _with_proofs(block, (b"b", b"a", b"c")), app)

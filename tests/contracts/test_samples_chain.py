@@ -35,6 +35,7 @@ from chain.state import StateDB
 from chain.tx import SignedTx, TxBody
 from chain.types import Address, Hash32
 from chain.vm.runtime import CallOutcome, ContractRuntime, ContractsModule, contract_address
+from proofs.policy import PolicyParams
 from tests.chain.helpers import MemChain, account
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +53,7 @@ def _build_script() -> Any:
 
 def test_sdk_header_declares_exactly_the_host_abi() -> None:
     declared = _build_script().host_functions(ROOT / "contracts" / "sdk" / "cairn.h")
-    shipped = host_functions(CapabilityParams())
+    shipped = host_functions(CapabilityParams(), PolicyParams())
     assert set(declared) == set(shipped)
     for name, spec in shipped.items():
         params, results = declared[name]

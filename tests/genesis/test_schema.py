@@ -31,8 +31,8 @@ def test_defaults_are_the_design_numbers() -> None:
     assert (a.treasury.block_mint_bps, a.treasury.fee_share_bps) == (150, 200)
     assert (a.split.provider_bps, a.split.miner_bps, a.split.fund_bps) == (8000, 1500, 500)
     assert a.epoch.gamma_cap == 1_000_000
-    assert a.ai_pricing.model_weights_bp == {"llama3-8b": 10_000, "llama3-70b": 65_000, "clip-vit-b": 3_000}
-    assert a.ai_pricing.base_rate_per_unit == 15_000 and a.quantum_pricing.base_rate_per_unit == 50_000
+    assert dict(a.pricing.ai.model_weights_bp) == {"llama3-8b": 10_000, "llama3-70b": 65_000, "clip-vit-b": 3_000}
+    assert a.pricing.ai.base_rate_per_unit == 15_000 and a.pricing.quantum.base_rate_per_unit == 50_000
     assert a.matcher.max_concurrent_tasks_per_provider == 50
 
 
@@ -78,7 +78,7 @@ _DELETE = object()
         (["aicf", "treasury", "fee_share_bps"], 10_001, "aicf.treasury.fee_share_bps"),
         (["aicf", "matcher", "strategy"], "random", "aicf.matcher.strategy"),
         (["aicf", "epoch", "length_blocks"], 100, "aicf.epoch.length_blocks"),  # one epoch: params.epoch_length
-        (["aicf", "ai_pricing", "model_weights_bp", "llama3-8b"], "1", "aicf.ai_pricing.model_weights_bp.llama3-8b"),
+        (["aicf", "pricing", "ai", "base_rate_per_unit"], "1", "aicf.pricing.ai.base_rate_per_unit"),
         (["extra"], 1, "extra"),
     ],
 )

@@ -173,6 +173,7 @@ def test_body_round_trip_and_wire_shape() -> None:
         2500,
         [250, 999_500],
         ["devnet", body.attestation.report],  # type: ignore[union-attr]
+        None,
     ]
     for attestation in (
         SevSnpEvidence(b"report", b"vcek", b"chain"),
@@ -239,7 +240,7 @@ def test_tee_class_without_configured_roots_is_refused() -> None:
 
 
 def _value(**changes: Any) -> list[Any]:
-    names = ("version", "model", "model_digest", "input_digest", "output_digest", "runtime_ms", "qos", "att")
+    names = ("version", "model", "model_digest", "input_digest", "output_digest", "runtime_ms", "qos", "att", "output")
     fields = dict(zip(names, devnet_body().to_value(), strict=True))
     fields.update(changes)
     return list(fields.values())
@@ -251,7 +252,9 @@ def _value(**changes: Any) -> list[Any]:
         (encode(_value(version=2)), "ai_body_version"),
         (encode(_value(version=False)), "ai_body_malformed"),
         (encode(_value()) + b"\x00", "ai_body_trailing_bytes"),
-        (encode(_value()[:7]), "ai_body_malformed"),
+        (encode(_value()[:8]), "ai_body_malformed"),
+        (encode(_value(output=7)), "ai_body_malformed"),
+        (encode(_value(output=bytes(64 * 1024 + 1))), "ai_body_bad_length"),
         (encode([*_value(), 0]), "ai_body_malformed"),
         (encode({"version": 1}), "ai_body_malformed"),
         (b"", "ai_body_malformed"),

@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from chain.errors import InvalidProof
 from chain.hashing import H
 from chain.types import Address, Hash32
+from node.provider.quantum import commit, open_result, simulate_plan
 from proofs.envelope import ProofType, address_of, seal_envelope
 from proofs.policy import PolicyParams, QuantumPricing, meter_quantum
 from proofs.quantum.commitment import Histogram, output_digest
-from proofs.quantum.prover import commit, open_result, simulate_plan
 from proofs.quantum.qasm import parse_qasm
 from proofs.quantum.stream import BeaconStream
 from proofs.quantum.traps import JobPlan

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from node.provider.quantum import probabilities
 from proofs.quantum.qasm import Circuit, Gate, parse_qasm
 from proofs.quantum.stabilizer import AffineSupport, clifford_support
-from proofs.quantum.statevector import probabilities
 from proofs.quantum.traps import generate_trap
 
 HEAD = 'OPENQASM 2.0;\ninclude "qelib1.inc";\n'

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from chain.codec import decode, encode
 from chain.errors import InvalidProof
 from chain.hashing import H
+from node.provider.quantum import commit, open_result, sign_body, simulate_plan
 from proofs.quantum.commitment import Histogram, output_digest
-from proofs.quantum.prover import commit, open_result, sign_body, simulate_plan
 from proofs.quantum.qasm import Circuit, parse_qasm
 from proofs.quantum.stream import BeaconStream
 from proofs.quantum.traps import JobPlan, revealed_slots

@@ -31,7 +31,7 @@ from tests.chain.vm.contracts import SCRATCH, SCRIPT, SCRIPT_NO_INIT, Node, Scri
 
 ROOT = Path(__file__).resolve().parents[3]
 KEYS = (b"a", b"b", b"c")
-MODELS = ("llama3-8b", "llama3-70b", "tiny-model")
+MODELS = ("llama3-8b", "llama3-70b", "clip-vit-b")
 CIRCUIT = b"OPENQASM 2.0;\nqreg q[2];\ncx q[0],q[1];"
 
 leaf = st.one_of(
@@ -41,7 +41,7 @@ leaf = st.one_of(
     st.tuples(st.just("emit"), st.binary(max_size=8), st.binary(max_size=24)),
     st.tuples(st.just("random"), st.integers(1, 70)),
     st.tuples(st.just("ai"), st.sampled_from(MODELS), st.integers(1, 64)),
-    st.tuples(st.just("quantum"), st.integers(1, 500)),
+    st.tuples(st.just("quantum"), st.integers(100, 500)),
     st.tuples(st.just("transfer"), st.integers(0, 4), st.integers(0, 3000)),
     st.tuples(st.just("env")),
     st.tuples(st.just("fail"), st.sampled_from(("trap", "abort", "loop", "recurse", "oob"))),
@@ -194,7 +194,7 @@ def test_the_plans_exercise_every_outcome() -> None:
     contracts = _contracts()
     kinds: list[Any] = [
         ("set", b"a", b"x"), ("get", b"a"), ("delete", b"b"), ("emit", b"t", b"d"), ("random", 40),
-        ("ai", "llama3-8b", 5), ("quantum", 10), ("transfer", 4, 10), ("env",),
+        ("ai", "llama3-8b", 5), ("quantum", 100), ("transfer", 4, 10), ("env",),
         ("call", 1, 5, [("set", b"c", b"y"), ("fail", "trap")]), ("call", 2, 0, [("random", 3)]),
     ]
     node = _fresh(builds=True)

@@ -1,4 +1,5 @@
-"""Statevector simulator: known states, an independent Kronecker-product reference, sampling."""
+"""The provider's statevector simulator (node.provider.quantum): known states, an independent
+Kronecker-product reference, sampling."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proofs.quantum.qasm import GATE_ARITY, Circuit, Gate, parse_qasm
-from proofs.quantum.statevector import (
+from node.provider.quantum import (
     gate_matrix,
     outcome_distribution,
     probabilities,
@@ -20,6 +20,7 @@ from proofs.quantum.statevector import (
     simulate_histogram,
     statevector,
 )
+from proofs.quantum.qasm import GATE_ARITY, Circuit, Gate, parse_qasm
 
 HEAD = 'OPENQASM 2.0;\ninclude "qelib1.inc";\n'
 

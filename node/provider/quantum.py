@@ -1,12 +1,17 @@
-"""A numpy statevector simulator for parsed circuits, and a deterministic shot sampler.
+"""The reference provider's side of QUANTUM_V1: simulate a job's slots, commit, open, sign.
 
-This is the reference an honest provider is measured against in tests and the engine of
-the reference provider worker.  It is *not* used to decide validity: the verifier checks
-trap circuits exactly with the stabilizer tableau (``stabilizer``), because floating-point
-results may differ in the last bits between machines.
+This is a *prover*, not a verifier: the chain never runs it.  Validity is decided by
+``proofs.quantum``, which checks the trap circuits exactly with the stabilizer tableau
+(floating-point results may differ in the last bits between machines, so nothing here
+decides validity).  This module is what an honest provider runs to produce a result those
+checks accept, and what the tests use to play one.  A provider with a real device
+substitutes its histograms for :func:`simulate_plan` and keeps the rest.
 
-Conventions
------------
+Every function is pure: no I/O, no clock, no OS randomness.  The only randomness is the
+seed bytes the caller passes in, expanded by the SHA3 counter-mode ``BeaconStream``.
+
+Simulator conventions
+---------------------
 * The state of ``n`` qubits is a complex vector of length ``2**n``; qubit ``q`` is bit ``q``
   of the basis index (qubit 0 is the least significant bit).
 * A ``k``-qubit gate applied to qubits ``(a_0, ..., a_{k-1})`` uses the textbook matrix in
@@ -25,23 +30,37 @@ transform: uniform ``u_j = floor(w_j / 2**11) / 2**53`` from the 64-bit big-endi
 ``w_j`` of ``BeaconStream(b"cairn/quantum/sample/v1", seed)``, each mapped to the first
 outcome whose cumulative probability exceeds ``u_j``.  The same seed always gives the same
 histogram on the same machine.
+
+Proving
+-------
+Slot ``i`` of a plan is sampled with seed ``H("cairn/quantum/shot-seed/v1", encode([seed,
+i]))`` (:func:`slot_seed`).  The provider posts the Merkle root of ``leaf(i, h_i)`` over every
+slot (:func:`commit`) before the reveal beacon; once the beacon is known, :func:`open_result`
+opens the user slot and the trap slots it selects, with their inclusion proofs, and signs
+the certificate (:func:`sign_body`).
 """
 
 from __future__ import annotations
 
 import cmath
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from proofs.quantum.commitment import Histogram
+from chain.hashing import hash_items
+from proofs.quantum.commitment import Histogram, leaf_hash, merkle_proof, merkle_root
 from proofs.quantum.qasm import Circuit, Gate
 from proofs.quantum.stream import BeaconStream
+from proofs.quantum.traps import JobPlan, revealed_slots
+from proofs.quantum.verify import QuantumResultBody, RevealedTrap
 
 SAMPLE_TAG: Final[bytes] = b"cairn/quantum/sample/v1"
+SHOT_SEED_TAG: Final[bytes] = b"cairn/quantum/shot-seed/v1"
 MAX_SAMPLE_SHOTS: Final[int] = 10_000_000
 PROBABILITY_FLOOR: Final[float] = 1e-12
 """Outcomes below this probability are float residue of exact zeros and are dropped."""
@@ -178,3 +197,63 @@ def sample_histogram(dist: OutcomeDistribution, shots: int, seed: bytes) -> Hist
 def simulate_histogram(circuit: Circuit, shots: int, seed: bytes) -> Histogram:
     """Run ``circuit`` ``shots`` times on the simulator: an honest noiseless provider."""
     return sample_histogram(outcome_distribution(circuit), shots, seed)
+
+
+def slot_seed(seed: bytes, slot: int) -> bytes:
+    """The sampling seed of ``slot`` derived from the provider's ``seed``."""
+    return hash_items(SHOT_SEED_TAG, seed, slot)
+
+
+def simulate_plan(plan: JobPlan, seed: bytes) -> tuple[Histogram, ...]:
+    """Histograms of every slot from the noiseless simulator: an honest provider."""
+    return tuple(
+        simulate_histogram(plan.circuit_at(slot), plan.shots, slot_seed(seed, slot))
+        for slot in range(plan.num_slots)
+    )
+
+
+def commitment_leaves(histograms: Sequence[Histogram]) -> list[bytes]:
+    """``leaf(i, h_i)`` for every slot."""
+    return [leaf_hash(i, h) for i, h in enumerate(histograms)]
+
+
+def commit(histograms: Sequence[Histogram]) -> bytes:
+    """The Merkle root the provider posts on chain before the reveal beacon."""
+    return merkle_root(commitment_leaves(histograms))
+
+
+def open_result(
+    plan: JobPlan,
+    histograms: Sequence[Histogram],
+    reveal_beacon: bytes,
+    *,
+    chain_id: str,
+    key: Ed25519PrivateKey,
+    committed: Sequence[Histogram] | None = None,
+) -> QuantumResultBody:
+    """Open the user slot and the slots ``reveal_beacon`` selects, and sign the body.
+
+    ``committed`` (default: ``histograms``) are the histograms the root was built from; a
+    test passes different ones to play a provider who changes answers after committing.
+    """
+    if len(histograms) != plan.num_slots:
+        raise ValueError(f"expected {plan.num_slots} histograms, got {len(histograms)}")
+    leaves = commitment_leaves(histograms if committed is None else committed)
+    root = merkle_root(leaves)
+    body = QuantumResultBody(
+        task_id=plan.task_id,
+        root=root,
+        shots=plan.shots,
+        user_histogram=histograms[plan.user_slot],
+        user_proof=merkle_proof(leaves, plan.user_slot),
+        revealed=tuple(
+            RevealedTrap(slot, histograms[slot], merkle_proof(leaves, slot))
+            for slot in revealed_slots(plan, reveal_beacon)
+        ),
+    )
+    return sign_body(body, chain_id, key)
+
+
+def sign_body(body: QuantumResultBody, chain_id: str, key: Ed25519PrivateKey) -> QuantumResultBody:
+    """``body`` with its certificate signature set."""
+    return replace(body, signature=key.sign(body.signing_digest(chain_id)))
