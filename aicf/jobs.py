@@ -3,7 +3,8 @@
 ``docs/ECONOMICS.md`` is the reference for the money; this module implements it.  Rules:
 
 **Intake.**  At the end of the block that enqueued it, every new job (the capability
-layer's inbox) gets an ``AicfJob`` and joins its lane's queue with the static key::
+layer's inbox) gets an ``AicfJob``, an entry in the job log (``aicf.records``), and joins its
+lane's queue with the static key::
 
     priority = min(per_replica_ceiling // fee_unit, max_fee_points) + tier_points(requester)
                − request_bytes // size_unit_bytes − enqueue_height × age_points_per_block
@@ -67,6 +68,7 @@ from aicf.store import (
     load_job_record,
     load_lane,
     load_provider,
+    log_job,
     save_job_record,
     save_lane,
     save_provider,
@@ -150,6 +152,7 @@ def intake(state: StateDB, env: BlockEnv, params: AicfParams, caps: CapabilityPa
             attestation=_text_opt(request.opts.get("attestation")),
         )
         save_job_record(state, job)
+        log_job(state, job.task_id)
         enqueue(state, job.lane, QueueEntry(job.priority, job.enqueue_height, job.task_id))
         schedule(state, job.deadline, "sla", job.task_id)
         events.append(_event("job_queued", job, ("lane", job.lane)))

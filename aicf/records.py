@@ -10,6 +10,9 @@ namespace ``aicf``)::
     lane_key(lane)          = state_key("aicf", b"lane", lane)          Lane
     LANES_KEY               = state_key("aicf", b"lanes")               [lane, ...] sorted, with jobs queued
     schedule_key(height)    = state_key("aicf", b"schedule", height₈)   [[what, id], ...]
+    PROVIDERS_KEY           = state_key("aicf", b"providers")           [address, ...] sorted: every provider
+    JOB_COUNT_KEY           = state_key("aicf", b"job-count")           n: jobs ever queued
+    job_log_key(i)          = state_key("aicf", b"job-log", i₈)         task_id of the i-th job (0-based)
     nullifier_key(n)        = state_key("aicf", b"nullifier", n)        b"\\x01" once spent
 
 A **lane** is ``"ai/<model>"`` or ``"quantum/<device>"`` (``"quantum/any"`` when the job
@@ -257,6 +260,14 @@ LANES_KEY = state_key("aicf", b"lanes")
 
 def schedule_key(height: int) -> bytes:
     return state_key("aicf", b"schedule", height.to_bytes(8, "big"))
+
+
+PROVIDERS_KEY = state_key("aicf", b"providers")
+JOB_COUNT_KEY = state_key("aicf", b"job-count")
+
+
+def job_log_key(index: int) -> bytes:
+    return state_key("aicf", b"job-log", index.to_bytes(8, "big"))
 
 
 def nullifier_key(nullifier: bytes) -> bytes:

@@ -84,6 +84,8 @@ from proofs.quantum_body import QuantumJob, QuantumVerifyConfig
 from proofs.registry import VerifyContext, default_registry
 
 JOB_PROOF_TYPE = {"ai": ProofType.AI_V1, "quantum": ProofType.QUANTUM_V1}
+MAX_BLOCK_PROOFS = 64
+"""Most envelopes one block's proofs section holds (more makes the block invalid)."""
 REGISTRY = default_registry()
 
 
@@ -218,6 +220,9 @@ def _fail(state: StateDB, att: Attributed, reason: str, env: BlockEnv, params: A
 
 def apply_proofs(state: StateDB, env: BlockEnv, proofs: Sequence[bytes], pc: ProofContext) -> list[Event]:
     """Apply the proofs section (module docstring)."""
+    if len(proofs) > MAX_BLOCK_PROOFS:
+        raise InvalidBlock(f"{len(proofs)} proofs in one block (at most {MAX_BLOCK_PROOFS})",
+                           code=ErrorCode.BLOCK_TOO_LARGE)
     events: list[Event] = []
     for index, raw in enumerate(proofs):
         try:

@@ -9,7 +9,9 @@ exactly the lanes with a non-empty queue, and a provider's ``leases`` the jobs w
 from __future__ import annotations
 
 from aicf.records import (
+    JOB_COUNT_KEY,
     LANES_KEY,
+    PROVIDERS_KEY,
     AicfJob,
     Lane,
     ProviderRecord,
@@ -19,13 +21,16 @@ from aicf.records import (
     decode_record,
     encode_list,
     encode_record,
+    job_log_key,
     job_record_key,
     lane_key,
     nullifier_key,
     provider_key,
     schedule_key,
 )
+from chain.codec import decode, encode
 from chain.state import StateDB
+from chain.types import Address, Hash32
 
 
 def load_provider(state: StateDB, address: bytes) -> ProviderRecord | None:
@@ -37,8 +42,19 @@ def save_provider(state: StateDB, record: ProviderRecord) -> None:
     state.set(provider_key(record.address), encode_record(record))
 
 
+def provider_addresses(state: StateDB) -> tuple[Address, ...]:
+    """Every registered provider, sorted."""
+    data = state.get(PROVIDERS_KEY)
+    return () if data is None else tuple(decode_list(Address, data))
+
+
+def _set_providers(state: StateDB, addresses: set[Address]) -> None:
+    state.set(PROVIDERS_KEY, encode_list(sorted(addresses)) if addresses else None)
+
+
 def delete_provider(state: StateDB, record: ProviderRecord) -> None:
-    """Remove a provider and its lane index entries."""
+    """Remove a provider, from the directory and the lanes."""
+    _set_providers(state, set(provider_addresses(state)) - {record.address})
     for lane in record.lanes():
         current = load_lane(state, lane)
         save_lane(state, lane, Lane(current.queue, tuple(p for p in current.providers if p != record.address),
@@ -53,6 +69,24 @@ def load_job_record(state: StateDB, task_id: bytes) -> AicfJob | None:
 
 def save_job_record(state: StateDB, job: AicfJob) -> None:
     state.set(job_record_key(job.task_id), encode_record(job))
+
+
+def job_count(state: StateDB) -> int:
+    data = state.get(JOB_COUNT_KEY)
+    return 0 if data is None else int(decode(data))
+
+
+def log_job(state: StateDB, task_id: bytes) -> int:
+    """Append a job to the job log; its index."""
+    n = job_count(state)
+    state.set(job_log_key(n), bytes(Hash32(task_id)))
+    state.set(JOB_COUNT_KEY, encode(n + 1))
+    return n
+
+
+def logged_job(state: StateDB, index: int) -> Hash32 | None:
+    data = state.get(job_log_key(index))
+    return None if data is None else Hash32(data)
 
 
 def load_lane(state: StateDB, lane: str) -> Lane:
@@ -77,7 +111,8 @@ def save_lane(state: StateDB, lane: str, record: Lane) -> None:
 
 
 def index_provider(state: StateDB, record: ProviderRecord) -> None:
-    """Add a provider to the lanes it serves."""
+    """Add a provider to the directory and the lanes it serves."""
+    _set_providers(state, {*provider_addresses(state), record.address})
     for lane in record.lanes():
         current = load_lane(state, lane)
         providers = tuple(sorted({*current.providers, record.address}))

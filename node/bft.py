@@ -34,7 +34,8 @@ the state machine keeps, this node's own values and timeouts — and replaying i
 changes nothing a crash can observe: no action is carried out before its input is logged.
 
 Gossip topics: ``proposal`` (``[proposal, block]``), ``vote``, ``commit``
-(``[block, commit]``), ``evidence`` (``staking.DoubleSign`` bytes), ``tx`` (``TxRelay``).
+(``[block, commit]``), ``evidence`` (``staking.DoubleSign`` bytes), ``tx`` (``TxRelay``),
+``proof`` (``node.proofpool.ProofRelay``: provider envelopes, attributed before they are pooled).
 On restart the WAL of the current height is replayed through ``step`` (its actions
 dropped), then ``Resume`` re-emits whatever may have been lost.
 """
@@ -96,6 +97,7 @@ from node.mempool import Mempool
 from node.p2p import Gossip, Verdict
 from node.p2p.handshake import NodeId
 from node.privval import STEP_PRECOMMIT, STEP_PREVOTE, STEP_PROPOSE, PrivValidator
+from node.proofpool import ProofPool, ProofRelay
 from node.txrelay import TxRelay
 from node.wal import WAL
 
@@ -125,7 +127,7 @@ class BftDriver:
                  privval: PrivValidator | None, wal_path: Path, timeouts: Timeouts | None = None,
                  max_block_interval: float = 1.0, clock_ms: Callable[[], int] = wall_clock_ms,
                  onion: Onion | None = None, evidence: EvidencePool | None = None,
-                 build_gas_limit: int = DEFAULT_BUILD_GAS) -> None:
+                 build_gas_limit: int = DEFAULT_BUILD_GAS, proofs: ProofPool | None = None) -> None:
         self.chain = chain
         self.mempool = mempool
         self.gossip = gossip
@@ -140,8 +142,9 @@ class BftDriver:
         self.state = RoundState.initial(self.config)
         self.evidence = evidence or EvidencePool(chain.app.params)
         self.relay = TxRelay(gossip, mempool)
+        self.proof_relay = None if proofs is None else ProofRelay(gossip, proofs)
         self.executor = BlockExecutor(chain, mempool, self.evidence, on_promoted=self.relay.promoted,
-                                      build_gas_limit=build_gas_limit)
+                                      build_gas_limit=build_gas_limit, proofs=proofs)
         self.sync = BlockSync(gossip, chain, self.executor, self._submit_synced)
         self._send, self._recv = trio.open_memory_channel[_Input](QUEUE_SIZE)
         self._local: collections.deque[_Input] = collections.deque()
@@ -153,6 +156,11 @@ class BftDriver:
 
     def notify_tx(self, raws: list[bytes] | None = None) -> None:
         self.relay.announce(raws or [])
+
+    def notify_proof(self, raw: bytes) -> None:
+        """An envelope entered the proof pool locally (RPC): send it to every peer."""
+        if self.proof_relay is not None:
+            self.proof_relay.announce(raw)
 
     def round_state_json(self) -> dict[str, object]:
         s = self.state
@@ -172,6 +180,8 @@ class BftDriver:
                 g.subscribe("commit", self._on_commit_msg, relay=False)
                 g.subscribe("evidence", self._on_evidence_msg, relay=False)
                 self.relay.install()
+                if self.proof_relay is not None:
+                    self.proof_relay.install()
                 self.sync.install()
                 g.watch_peers(self._on_peer)
                 task_status.started()

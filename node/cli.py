@@ -231,17 +231,34 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def cmd_devnet(args: argparse.Namespace) -> None:
     from genesis.devnet import DEVNET_ONION_LENGTH, devnet_genesis, devnet_onion_seed, devnet_validator_key
-    from node.network import plan, supervise, write_network
+    from node.network import plan, provider_command, supervise, write_network
 
     home = Home(Path(args.home))
+    provider_home = home.path / "provider"
     if args.validators == 1:
         if not home.exists():
             home.init(devnet_genesis(1), devnet_validator_key(0), rpc=args.rpc_laddr,
                       onion=(devnet_onion_seed(0), DEVNET_ONION_LENGTH))
             print(f"initialized devnet home {home.path}", file=sys.stderr)
         config = home.load_config()
-        _refuse_busy([f"{config.rpc_host}:{config.rpc_port}"] if config.rpc_port else [])
-        _run(home)
+        rpc = f"{config.rpc_host}:{config.rpc_port}"
+        _refuse_busy([rpc] if config.rpc_port else [])
+        child = None
+        if args.provider and config.rpc_port:
+            import subprocess
+
+            from node.logs import NAME_VARIABLE
+            from node.network import provider_command
+
+            child = subprocess.Popen(provider_command(provider_home, rpc, 0), env={**os.environ, NAME_VARIABLE: "provider"})
+            print(f"reference provider: home {provider_home}, devnet provider key 0 (`cairn provider list`)",
+                  file=sys.stderr)
+        try:
+            _run(home)
+        finally:
+            if child is not None:
+                child.terminate()
+                child.wait(timeout=15)
         return
 
     members = plan(home.path, [devnet_validator_key(i) for i in range(args.validators)],
@@ -255,7 +272,8 @@ def cmd_devnet(args: argparse.Namespace) -> None:
     _refuse_busy([a for m in members for a in (m.rpc, m.p2p)])
     for i, m in enumerate(members):
         print(f"validator {i}: home {m.home.path}, rpc http://{m.rpc}, p2p {m.p2p}", file=sys.stderr)
-    supervise([m.home for m in members])
+    extra = [("provider", provider_command(provider_home, members[0].rpc, 0))] if args.provider else []
+    supervise([m.home for m in members], extra)
 
 
 def _refuse_busy(addresses: list[str]) -> None:
@@ -594,6 +612,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--rpc-laddr", default="127.0.0.1:26657", help="validator 0's JSON-RPC address HOST:PORT")
     sp.add_argument("--validators", type=_nonneg_int, default=1,
                     help="N validator processes (RPC ports base+10i, p2p base-1+10i)")
+    sp.add_argument("--no-provider", dest="provider", action="store_false",
+                    help="do not start the reference provider (HOME/provider, devnet provider key 0)")
     sp.set_defaults(func=cmd_devnet)
 
     sp = sub.add_parser("check", help="check a stopped node's data for consistency")
@@ -657,7 +677,10 @@ def _parser() -> argparse.ArgumentParser:
     tp.add_argument("--value", type=_nonneg_int, default=0, help="units sent to the contract")
     tp.set_defaults(func=cmd_tx_call)
 
+    from node.cli_jobs import add_parsers as add_job_parsers
     from node.cli_proofs import add_parser as add_proofs_parser
+
+    add_job_parsers(sub, common, lambda sp: signed(sp, "default: 100,000"))
 
     add_proofs_parser(sub, common)
 

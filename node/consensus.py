@@ -29,6 +29,7 @@ from chain.onion import Onion
 from node.chain_service import ChainService
 from node.executor import DEFAULT_BUILD_GAS, BlockExecutor
 from node.mempool import Mempool
+from node.proofpool import ProofPool
 
 log = structlog.get_logger("cairn.consensus")
 
@@ -67,6 +68,7 @@ class SoloDriver:
         max_block_interval: float = 1.0,
         clock_ms: Callable[[], int] = wall_clock_ms,
         build_gas_limit: int = DEFAULT_BUILD_GAS,
+        proofs: ProofPool | None = None,
     ) -> None:
         self.chain = chain
         self.mempool = mempool
@@ -76,13 +78,17 @@ class SoloDriver:
         self.max_interval = max_block_interval
         self.clock_ms = clock_ms
         self.tx_arrived = trio.Event()
-        self.executor = BlockExecutor(chain, mempool, build_gas_limit=build_gas_limit)
+        self.executor = BlockExecutor(chain, mempool, build_gas_limit=build_gas_limit, proofs=proofs)
         vs = load_validators(chain.head_state())
         me = vs.get(key.address)
         if me is None or vs.total_power != me.power:
             raise ValueError("the solo driver needs this node's key to hold all the voting power")
 
     def notify_tx(self, raws: list[bytes] | None = None) -> None:
+        self.tx_arrived.set()
+
+    def notify_proof(self, raw: bytes) -> None:
+        """An envelope entered the proof pool: wake the proposer."""
         self.tx_arrived.set()
 
     def round_state_json(self) -> dict[str, object]:
@@ -107,7 +113,7 @@ class SoloDriver:
         while True:
             with trio.move_on_after(self.max_interval):
                 await trio.sleep(self.min_interval)
-                while len(self.mempool) == 0:
+                while len(self.mempool) == 0 and not self.executor.proofs:
                     self.tx_arrived = trio.Event()
                     await self.tx_arrived.wait()
             self.produce_one()

@@ -18,7 +18,9 @@ sync go through it, so the rules below hold on every path (CometBFT's
   at most the genesis ``block_gas_limit``, by default ``DEFAULT_BUILD_GAS``, so that every
   validator can execute a block well within a round's propose timeout.  A transaction whose
   gas limit alone is over it (a large deploy) still gets a block: it may go first, alone up
-  to ``block_gas_limit``.
+  to ``block_gas_limit``.  Proof envelopes come from the proof pool (``node.proofpool``), up
+  to half of ``max_block_bytes``, and are counted in the block's fixed part; ``build_block``
+  leaves out any the AICF module would refuse.
 * **Validate once per block.**  ``validate`` runs ``chain.apply.apply_block`` on the head
   state and keeps the output, so the commit of that block does not execute it again.
 * **Commit only what the commit signs.**  ``commit`` refuses (``InvalidBlock``,
@@ -26,7 +28,8 @@ sync go through it, so the rules below hold on every path (CometBFT's
   must verify (``chain.block.verify_commit``: height, the block's own hash, more than
   2/3 of the height's validators) before anything is written.  Then the block and its
   output are written in one batch (``ChainService.commit``), the mempool is re-checked
-  (transactions it unblocked go to ``on_promoted``), and the evidence pool is pruned.
+  (transactions it unblocked go to ``on_promoted``), and the evidence and proof pools are
+  pruned.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from chain.tx import SignedTx
 from node.chain_service import ChainService
 from node.evidence import EvidencePool
 from node.mempool import Mempool
+from node.proofpool import ProofPool
 
 log = structlog.get_logger("cairn.executor")
 
@@ -68,8 +72,9 @@ class BlockExecutor:
 
     def __init__(self, chain: ChainService, mempool: Mempool, evidence: EvidencePool | None = None, *,
                  on_promoted: Callable[[list[SignedTx]], None] | None = None,
-                 build_gas_limit: int = DEFAULT_BUILD_GAS) -> None:
+                 build_gas_limit: int = DEFAULT_BUILD_GAS, proofs: ProofPool | None = None) -> None:
         self.chain = chain
+        self.proofs = proofs
         self.build_gas_limit = build_gas_limit
         self.mempool = mempool
         self.evidence = evidence
@@ -108,14 +113,15 @@ class BlockExecutor:
         p = chain.app.params
         last_commit = chain.store.load_commit(parent.height) if parent.height > 0 else None
         evidence = () if self.evidence is None else tuple(self.evidence.usable(chain.head_state(), self.next_env()))
+        proofs = () if self.proofs is None else tuple(self.proofs.reap(p.max_block_bytes // 2))
         for attempt in (evidence, ()):  # evidence the pool still holds should apply; if not, go without
-            skeleton = Block(parent, (), (), attempt, last_commit).encode()
+            skeleton = Block(parent, (), proofs, attempt, last_commit).encode()
             budget = p.max_block_bytes - len(skeleton) - HEADER_SLACK - TX_FRAMING * p.max_block_txs
             txs = self.mempool.reap(max_txs=p.max_block_txs, max_bytes=max(0, budget), max_gas=min(p.block_gas_limit, self.build_gas_limit), lone_gas=p.block_gas_limit)
             try:
                 block, output = build_block(chain.head_state(), parent, chain.app, txs=[t.raw for t in txs],
                                             now_ms=now_ms, proposer=proposer.address, onion=onion,
-                                            last_commit=last_commit, evidence=attempt,
+                                            last_commit=last_commit, evidence=attempt, proofs=proofs,
                                             verified=self.mempool.sig_cache)
             except InvalidBlock as exc:
                 if not attempt:
@@ -158,6 +164,8 @@ class BlockExecutor:
         promoted = self.mempool.update() or []
         if self.evidence is not None:
             self.evidence.prune(block.evidence, chain.head_state(), self.next_env())
+        if self.proofs is not None:
+            self.proofs.update()
         self._blocks.clear()
         self._outputs.clear()
         if promoted and self.on_promoted is not None:

@@ -5,6 +5,7 @@ as the default (docs/RELIABILITY.md lists them all with the reasoning behind eac
 
 * ``[mempool]`` — ``node.mempool.Mempool`` (pool size, per-sender cap, the future queue);
 * ``[evidence]`` — ``node.evidence.EvidencePool`` (``max_items``);
+* ``[proofpool]`` — ``node.proofpool.ProofPool`` (``max_proofs``, ``max_bytes``);
 * ``[p2p]`` — ``node.p2p.PeerConfig`` besides ``laddr`` and ``persistent_peers``
   (connection and handshake limits, timeouts, bans);
 * ``[rpc]`` — ``node.rpc.server.make_app`` and ``serve_rpc`` besides ``laddr`` (body size
@@ -24,6 +25,7 @@ from typing import Any
 from node.evidence import EvidencePool
 from node.mempool import Mempool
 from node.p2p import PeerConfig
+from node.proofpool import ProofPool
 from node.rpc.server import make_app, serve_rpc
 
 _NOT_SETTINGS = {"listen_host", "listen_port", "persistent_peers", "max_frame_size"}
@@ -46,6 +48,7 @@ def settings() -> dict[str, dict[str, int | float]]:
     return {
         "mempool": _keyword_defaults(Mempool.__init__),
         "evidence": _keyword_defaults(EvidencePool.__init__),
+        "proofpool": _keyword_defaults(ProofPool.__init__),
         "p2p": p2p,  # type: ignore[dict-item]
         "rpc": _keyword_defaults(make_app, serve_rpc),
     }

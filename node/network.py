@@ -84,12 +84,20 @@ def write_network(members: Sequence[Member], genesis: Genesis, *, min_interval: 
                     max_interval=max_interval, onion=m.onion)
 
 
-def supervise(homes: Sequence[Home]) -> int:
-    """Run ``cairn run`` for each home until SIGINT/SIGTERM; a child that dies is reported, not restarted."""
+def provider_command(home: Path, rpc: str, devnet_key: int) -> list[str]:
+    """``cairn provider run`` for the devnet provider key ``devnet_key`` against ``rpc`` (HOST:PORT)."""
+    return [sys.executable, "-m", "node.cli", "provider", "run", "--home", str(home), "--rpc", f"http://{rpc}",
+            "--devnet-key", str(devnet_key)]
+
+
+def supervise(homes: Sequence[Home], extra: Sequence[tuple[str, list[str]]] = ()) -> int:
+    """Run ``cairn run`` for each home, and each ``(name, argv)`` of ``extra`` (a provider), until
+    SIGINT/SIGTERM; a child that dies is reported, not restarted."""
     cairn = [sys.executable, "-m", "node.cli"]
-    children = [subprocess.Popen([*cairn, "run", "--home", str(h.path)],
-                                 env={**os.environ, NAME_VARIABLE: h.path.name})  # v0, v1, ... on each log line
-                for h in homes]
+    commands = [(f"validator {i}", h.path.name, [*cairn, "run", "--home", str(h.path)]) for i, h in enumerate(homes)]
+    commands += [(name, name, argv) for name, argv in extra]
+    children = [subprocess.Popen(argv, env={**os.environ, NAME_VARIABLE: label})  # v0, v1, ... on each log line
+                for _, label, argv in commands]
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
@@ -100,11 +108,11 @@ def supervise(homes: Sequence[Home]) -> int:
     old_term = signal.signal(signal.SIGTERM, stop)
     try:
         reported: set[int] = set()
-        while not stopping and any(c.poll() is None for c in children):
+        while not stopping and any(c.poll() is None for c in children[:len(homes)]):
             for i, c in enumerate(children):
                 if c.poll() is not None and i not in reported:
                     reported.add(i)
-                    print(f"validator {i} exited with status {c.returncode}", file=sys.stderr)
+                    print(f"{commands[i][0]} exited with status {c.returncode}", file=sys.stderr)
             time.sleep(0.2)
     finally:
         for c in children:
@@ -118,4 +126,3 @@ def supervise(homes: Sequence[Home]) -> int:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
     return 0
-

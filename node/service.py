@@ -36,6 +36,7 @@ from node.limits import kwargs_for
 from node.mempool import Mempool
 from node.p2p import DEFAULT_MAX_FRAME_SIZE, Gossip, PeerConfig, PeerManager
 from node.privval import PrivValidator
+from node.proofpool import ProofPool
 from node.rpc.methods import RpcApi
 from node.rpc.server import make_app, serve_rpc
 from node.wasm_cache import DIR_NAME as WASM_CACHE_DIR
@@ -78,6 +79,7 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
         chain = ChainService(BlockStore(kv), genesis, compiled_store=wasm_cache)
         limits = config.limits
         mempool = Mempool(chain.app, chain.account, **limits.get("mempool", {}))  # type: ignore[arg-type]
+        proofs = ProofPool(chain.chain_id, chain.head_state, **limits.get("proofpool", {}))  # type: ignore[arg-type]
         peers: PeerManager | None = None
         driver: SoloDriver | BftDriver
         if runs_solo(genesis, key, config):
@@ -85,7 +87,7 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
                 raise HomeError("a validator needs its beacon onion (beacon_onion.json) to propose")
             driver = SoloDriver(chain, mempool, key, onion, min_block_interval=config.min_block_interval,
                                 max_block_interval=config.max_block_interval, clock_ms=clock_ms,
-                                build_gas_limit=config.build_gas_limit)
+                                build_gas_limit=config.build_gas_limit, proofs=proofs)
         else:
             peers = PeerManager(key, genesis.chain_id, PeerConfig(
                 listen_host=config.p2p_host, listen_port=config.p2p_port, persistent_peers=config.persistent_peers,
@@ -98,8 +100,9 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
                                wal_path=Path(data_dir) / WAL_FILE, timeouts=timeouts, onion=onion,
                                max_block_interval=config.max_block_interval, clock_ms=clock_ms,
                                evidence=EvidencePool(chain.app.params, **limits.get("evidence", {})),  # type: ignore[arg-type]
-                               build_gas_limit=config.build_gas_limit)
-        api = RpcApi(chain, mempool, on_tx=driver.notify_tx, validator=key.address, peers=peers, driver=driver)
+                               build_gas_limit=config.build_gas_limit, proofs=proofs)
+        api = RpcApi(chain, mempool, on_tx=driver.notify_tx, validator=key.address, peers=peers, driver=driver,
+                     proofs=proofs)
         log.info("node starting", chain_id=genesis.chain_id, height=chain.head.height,
                  validator=encode_address(key.address, chain.app.params.address_prefix), node_id=bytes(key.address).hex(),
                  mode="solo" if peers is None else "bft")

@@ -70,7 +70,7 @@ from node.p2p.transport import (
 log = structlog.get_logger("cairn.p2p")
 
 GOSSIP_TAG = b"cairn/p2p-gossip/v1"
-TOPICS = ("tx", "proposal", "vote", "commit", "evidence")
+TOPICS = ("tx", "proposal", "vote", "commit", "evidence", "proof")
 """The topics the node uses (any name up to 64 characters works)."""
 
 _TRANSPORT_REFUSALS = frozenset({"unknown_kind", "busy", "too_large"})

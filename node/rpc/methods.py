@@ -7,6 +7,9 @@ Methods (params by name, or positionally in the listed order):
 ``state.getAccount {address, height}`` · ``state.getProof {address, height}`` ·
 ``tx.send {tx}`` · ``tx.sendBatch {txs}`` · ``tx.get {hash}`` · ``tx.getReceipt {hash}`` ·
 ``contract.call {address, method, args, caller, gas_limit}`` · ``contract.getCode {address}``
+
+and the AICF and capability methods of ``node.rpc.aicf`` (``aicf.*``, ``cap.*``, and
+``state.getProof {kind, id, height}`` for jobs, results and providers).
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from typing import Any
 import trio
 
 from chain.block import Header
-from chain.errors import ChainError, DecodeError, ErrorCode, InvalidTransaction, NotFound
-from chain.keys import decode_address, encode_address
+from chain.errors import ChainError, ErrorCode, InvalidTransaction, NotFound
+from chain.keys import encode_address
 from chain.staking import NEXT_VALIDATORS_KEY, VALIDATORS_KEY, load_set
 from chain.state import account_key
 from chain.tx import SignedTx
@@ -27,8 +30,18 @@ from chain.types import Address
 from chain.vm.runtime import MAX_ARGS_BYTES, MAX_METHOD_BYTES, code_of
 from node.chain_service import ChainService
 from node.mempool import Mempool
+from node.proofpool import ProofPool
+from node.rpc.aicf import AicfRpc
 from node.rpc.jsonrpc import Dispatcher, Handler, InvalidParams, Params, chain_error_object, strip_hex_prefix
-from node.rpc.views import block_json, commit_json, event_json, header_json, receipt_json, tx_json
+from node.rpc.views import (
+    address_param,
+    block_json,
+    commit_json,
+    event_json,
+    header_json,
+    receipt_json,
+    tx_json,
+)
 
 VERSION = "0.1.0"
 MAX_SEND_BATCH = 1000
@@ -39,8 +52,10 @@ class RpcApi:
 
     def __init__(self, chain: ChainService, mempool: Mempool, *,
                  on_tx: Callable[[list[bytes]], None] = lambda raws: None,
-                 validator: Address | None = None, peers: Any = None, driver: Any = None) -> None:
+                 validator: Address | None = None, peers: Any = None, driver: Any = None,
+                 proofs: ProofPool | None = None) -> None:
         self.chain = chain
+        self.aicf = AicfRpc(chain, proofs, on_proof=getattr(driver, "notify_proof", None))
         self.mempool = mempool
         self.on_tx = on_tx
         self.validator = validator
@@ -54,10 +69,7 @@ class RpcApi:
         return self.chain.app.params.address_prefix
 
     def _address(self, p: Params, name: str = "address") -> Address:
-        try:
-            return decode_address(p.str(name, max_len=128), self.prefix)
-        except DecodeError as exc:
-            raise InvalidParams(f"param {name!r}: {exc.message}") from None
+        return address_param(p, self.prefix, name)
 
     def _header_at(self, p: Params) -> Header:
         if not p.has("height"):
@@ -146,6 +158,9 @@ class RpcApi:
         }
 
     async def get_proof(self, p: Params) -> Any:
+        """An account's proof; with ``kind`` (and ``id``) another record's (``node.rpc.aicf``)."""
+        if p.has("kind") and p.raw.get("kind") != "account":
+            return await self.aicf.record_proof(p)
         address = self._address(p)
         header = self._header_at(p)
         key = account_key(address)
@@ -275,7 +290,7 @@ class RpcApi:
             "chain.getCommit": (("height",), self.get_commit),
             "chain.getValidators": (("height",), self.get_validators),
             "state.getAccount": (("address", "height"), self.get_account),
-            "state.getProof": (("address", "height"), self.get_proof),
+            "state.getProof": (("address", "height", "kind", "id"), self.get_proof),
             "tx.send": (("tx",), self.send),
             "tx.sendBatch": (("txs",), self.send_batch),
             "tx.get": (("hash",), self.get_tx),
@@ -285,4 +300,5 @@ class RpcApi:
             "net.peers": ((), self.net_peers),
             "consensus.state": ((), self.consensus_state),
         }
+        routes.update(self.aicf.routes())
         return Dispatcher(routes)

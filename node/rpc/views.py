@@ -12,10 +12,13 @@ from typing import Any
 
 from chain.apply import Receipt
 from chain.block import Block, Commit, Header
-from chain.keys import encode_address
+from chain.errors import DecodeError
+from chain.keys import decode_address, encode_address
 from chain.module import Event
 from chain.tx import SignedTx
+from chain.types import Address
 from chain.vm.engine import code_hash
+from node.rpc.jsonrpc import InvalidParams, Params
 
 
 def header_json(h: Header, prefix: str) -> dict[str, Any]:
@@ -142,3 +145,11 @@ def block_json(b: Block, prefix: str, *, full: bool = False) -> dict[str, Any]:
         "evidence": [e.hex() for e in b.evidence],
         "last_commit": commit_json(b.last_commit, prefix),
     }
+
+
+def address_param(p: Params, prefix: str, name: str = "address") -> Address:
+    """Param ``name`` as a bech32 address of this chain (``InvalidParams`` otherwise)."""
+    try:
+        return decode_address(p.str(name, max_len=128), prefix)
+    except DecodeError as exc:
+        raise InvalidParams(f"param {name!r}: {exc.message}") from None

@@ -1,0 +1,291 @@
+"""``cairn provider run``: the reference provider, a loop over JSON-RPC.
+
+What it does, every ``poll`` seconds, against one node's RPC:
+
+1. **Register** once: if the chain has no provider for its key, send ``provider_register``
+   (kinds AI and quantum, the models ``--models`` lists, the devnet attestation of
+   ``node.provider.work.registration``) and wait for the receipt.
+2. **Heartbeat** every ``heartbeat_blocks`` blocks (a third of the genesis lease length by
+   default), reporting its telemetry: nominal bandwidth, the RPC round trip as latency,
+   free compute from the load average, the CPU temperature where the OS gives it, and the
+   backend errors since the last heartbeat.  The heartbeat renews every lease it holds.
+3. **Follow its assignments**: ``aicf.listJobs {provider, status: leased}``.  An AI job runs
+   on the backend (``node.provider.backends``) and its ``AI_V1`` envelope goes to
+   ``aicf.submitProof``.  A quantum job is planned from its assignment beacon, run on the
+   simulator, and committed (``quantum_commit``); once the chain records the beacon after
+   the commitment, the revealed slots are opened and submitted.
+
+Progress survives a restart, including ``kill -9``: ``state.json`` in the provider home
+(written whole to a temporary file, fsynced, then renamed) records each job it committed
+or submitted and at which height.  On start it re-reads its leases from the chain, so a
+job it was running when killed is simply run again (backends are deterministic for the
+devnet; an envelope the pool already holds is refused as a ``duplicate``, which is fine),
+and an envelope a restarted node lost is submitted again after ``resubmit_blocks``.
+
+The only attestation class it can produce is ``devnet``, so it registers only on devnet
+chains; a real deployment swaps ``work.registration`` and ``work.ai_envelope``'s devnet
+report for its TEE's quote.  The loop is synchronous (httpx): a provider is one client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from capabilities.records import AiRequest, JobReceipt, QuantumRequest
+from chain.hashing import H
+from chain.keys import PrivateKey, encode_address
+from chain.tx import TxBody
+from chain.types import Address, Hash32
+from genesis.devnet import devnet_attestation_seed
+from node.client import NodeUnreachable, RpcClient, RpcClientError
+from node.home import read_key, write_key
+from node.provider.backends import AiBackend, BackendError
+from node.provider.work import ai_envelope, quantum_envelope, quantum_plan, quantum_run, registration
+from proofs.devnet import DevnetSigner
+from proofs.quantum.verify import QuantumParams
+
+log = structlog.get_logger("cairn.provider")
+
+KEY_FILE = "provider_key.json"
+STATE_FILE = "state.json"
+TX_GAS = 300_000
+DEFAULT_STAKE = 10_000_000_000
+DEFAULT_MODELS = ("clip-vit-b", "llama3-70b", "llama3-8b")
+
+
+@dataclass
+class Progress:
+    """What survives a restart (``state.json``)."""
+
+    registered: bool = False
+    heartbeat_height: int = 0
+    submitted: dict[str, int] = field(default_factory=dict)
+    """task id (hex) → height at which its envelope was last submitted."""
+    committed: dict[str, int] = field(default_factory=dict)
+    """quantum task id (hex) → height at which its commitment was sent."""
+
+    @classmethod
+    def load(cls, path: Path) -> Progress:
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            return cls()
+        return cls(bool(doc.get("registered")), int(doc.get("heartbeat_height", 0)),
+                   {str(k): int(v) for k, v in doc.get("submitted", {}).items()},
+                   {str(k): int(v) for k, v in doc.get("committed", {}).items()})
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump({"registered": self.registered, "heartbeat_height": self.heartbeat_height,
+                       "submitted": self.submitted, "committed": self.committed}, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+
+def wait_for_node(client: RpcClient, timeout: float = 120.0) -> None:
+    """Return once the node answers ``node.status`` (a provider may start before its node)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.call("node.status")
+            return
+        except NodeUnreachable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def provider_key(home: Path, devnet_index: int | None) -> PrivateKey:
+    """The devnet provider key ``devnet_index``, else the home's key (created on first run)."""
+    from genesis.devnet import devnet_provider_key
+
+    if devnet_index is not None:
+        return devnet_provider_key(devnet_index)
+    path = home / KEY_FILE
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        write_key(path, PrivateKey.from_seed(os.urandom(32)))
+    return read_key(path)
+
+
+def _temperature_c() -> int:
+    try:
+        return int(Path("/sys/class/thermal/thermal_zone0/temp").read_text().strip()) // 1000
+    except (OSError, ValueError):
+        return 40
+
+
+class Provider:
+    """The loop of the module docstring."""
+
+    def __init__(self, home: Path, client: RpcClient, key: PrivateKey, backend: AiBackend, *,
+                 models: tuple[str, ...] = DEFAULT_MODELS, stake: int = DEFAULT_STAKE, region: str = "local",
+                 heartbeat_blocks: int = 5, resubmit_blocks: int = 10, quantum: QuantumParams | None = None) -> None:
+        self.home = home
+        self.client = client
+        self.key = key
+        self.backend = backend
+        self.models = models
+        self.stake = stake
+        self.region = region
+        self.heartbeat_blocks = heartbeat_blocks
+        self.resubmit_blocks = resubmit_blocks
+        self.quantum = quantum or QuantumParams()
+        self.signer = DevnetSigner.from_seed(devnet_attestation_seed())
+        home.mkdir(parents=True, exist_ok=True)
+        self.state_path = home / STATE_FILE
+        self.progress = Progress.load(self.state_path)
+        status = client.call("node.status")
+        self.chain_id: str = status["chain_id"]
+        self.prefix: str = status["address_prefix"]
+        self.gas_price: int = int(status.get("min_gas_price", 1))
+        self.address = encode_address(key.address, self.prefix)
+        self.errors = 0
+        self.latency_ms = 1
+
+    # --- transactions ---------------------------------------------------------------
+
+    def _send(self, kind: str, payload: Any, *, wait: bool) -> dict[str, Any] | None:
+        nonce = int(self.client.call("state.getAccount", address=self.address)["next_nonce"])
+        body = TxBody(self.chain_id, nonce, self.key.public_key, TX_GAS * self.gas_price, TX_GAS, kind, payload)
+        tx_hash = self.client.call("tx.send", tx=body.sign(self.key).raw.hex())["hash"]
+        if not wait:
+            return None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                receipt: dict[str, Any] = self.client.call("tx.getReceipt", hash=tx_hash)
+                return receipt
+            except RpcClientError:
+                time.sleep(0.2)
+        raise BackendError(f"{kind} transaction {tx_hash} not committed within 60 s")
+
+    def ensure_registered(self) -> None:
+        try:
+            self.client.call("aicf.getProvider", address=self.address)
+        except RpcClientError as exc:
+            if exc.data is None or exc.data.get("name") != "NOT_FOUND":
+                raise
+            payload = registration(self.chain_id, self.key, self.signer, kinds=["ai", "quantum"], models=self.models,
+                                   region=self.region, stake=self.stake)
+            receipt = self._send("provider_register", payload, wait=True)
+            if receipt is None or receipt["status"] != "ok":
+                raise BackendError(f"registration failed: {receipt and receipt['reason']}") from None
+            log.info("provider registered", provider=self.address, stake=self.stake)
+        self.progress.registered = True
+        self.progress.save(self.state_path)
+
+    def heartbeat(self, height: int) -> None:
+        load = os.getloadavg()[0] / max(os.cpu_count() or 1, 1)
+        compute = max(0, min(10_000, int(10_000 * (1 - load))))
+        telemetry = [1_000, self.latency_ms, compute, _temperature_c(), self.errors]
+        self._send("provider_heartbeat", telemetry, wait=False)
+        self.errors = 0
+        self.progress.heartbeat_height = height
+        self.progress.save(self.state_path)
+        log.info("heartbeat", height=height, latency_ms=self.latency_ms, compute_bp=compute)
+
+    # --- jobs -----------------------------------------------------------------------
+
+    def _submit(self, task: str, envelope: bytes, height: int) -> None:
+        try:
+            self.client.call("aicf.submitProof", envelope=envelope.hex())
+        except RpcClientError as exc:
+            reason = (exc.data or {}).get("reason")
+            if reason != "duplicate":
+                log.warning("proof refused", task_id=task, reason=reason or exc.message)
+                return
+        self.progress.submitted[task] = height
+        self.progress.save(self.state_path)
+        log.info("proof submitted", task_id=task, height=height)
+
+    def _run_ai(self, job: dict[str, Any], height: int) -> None:
+        request, receipt = job["request"], job["receipt"]
+        try:
+            out = self.backend.run(request["model"], request["prompt"], int(request["max_tokens"]))
+        except BackendError as exc:
+            self.errors += 1
+            log.warning("backend failed", task_id=job["task_id"], error=str(exc))
+            return
+        env = ai_envelope(self.chain_id, self.key, self.signer, _receipt(receipt), request["model"], out,
+                          p95_latency_ms=out.runtime_ms)
+        self._submit(job["task_id"], env.encode(), height)
+
+    def _quantum(self, job: dict[str, Any], height: int) -> None:
+        task = job["task_id"]
+        lease = next(le for le in job["leases"] if le["provider"] == self.address)
+        request = QuantumRequest(job["request"]["circuit"], int(job["request"]["shots"]))
+        committing = lease["commit_root"] is None
+        if committing and height - self.progress.committed.get(task, -10**9) < self.resubmit_blocks:
+            return  # the commitment is on its way
+        if not committing and lease["reveal_beacon"] is None:
+            return  # wait for the block after the commitment
+        plan = quantum_plan(bytes.fromhex(task), bytes.fromhex(lease["assign_beacon"]), request, self.quantum)
+        # The shots are seeded by the key and the task, so a restart reproduces the committed histograms.
+        histograms, root = quantum_run(plan, H(b"cairn/provider-shots/v1", self.key.seed + bytes.fromhex(task)))
+        if committing:
+            self._send("quantum_commit", [bytes.fromhex(task), root], wait=False)
+            self.progress.committed[task] = height
+            self.progress.save(self.state_path)
+            log.info("quantum committed", task_id=task, root=root.hex())
+            return
+        env = quantum_envelope(self.chain_id, self.key, plan, histograms, bytes.fromhex(lease["reveal_beacon"]))
+        self._submit(task, env.encode(), height)
+
+    def step(self) -> int:
+        """One pass of the loop; the head height it saw."""
+        start = time.monotonic()
+        height = int(self.client.call("node.status")["height"])
+        self.latency_ms = max(1, int((time.monotonic() - start) * 1000))
+        if not self.progress.registered:
+            self.ensure_registered()
+        if not self.progress.heartbeat_height or height - self.progress.heartbeat_height >= self.heartbeat_blocks:
+            self.heartbeat(height)
+        jobs = self.client.call("aicf.listJobs", provider=self.address, status="leased")["jobs"]
+        open_tasks = {j["task_id"] for j in jobs}
+        for listed in jobs:
+            task = listed["task_id"]
+            if height - self.progress.submitted.get(task, -10**9) < self.resubmit_blocks:
+                continue
+            job = self.client.call("aicf.getJob", task_id=task)
+            if job["kind"] == "ai":
+                self._run_ai(job, height)
+            else:
+                self._quantum(job, height)
+        for done in [t for t in self.progress.submitted if t not in open_tasks]:
+            del self.progress.submitted[done]
+            self.progress.committed.pop(done, None)
+            self.progress.save(self.state_path)
+        return height
+
+    def run(self, *, poll: float = 0.5) -> None:
+        log.info("provider starting", provider=self.address, backend=self.backend.name, chain_id=self.chain_id)
+        self.ensure_registered()
+        while True:
+            try:
+                self.step()
+            except (RpcClientError, BackendError, NodeUnreachable) as exc:
+                self.errors += 1
+                log.warning("provider step failed", error=str(exc))
+            time.sleep(poll)
+
+
+def _receipt(doc: dict[str, Any]) -> JobReceipt:
+    from chain.keys import decode_address
+
+    prefix = doc["requester"].split("1", 1)[0]
+    return JobReceipt(Hash32(bytes.fromhex(doc["task_id"])), doc["kind"], Address(decode_address(doc["requester"], prefix)),
+                      int(doc["fee_escrowed"]), int(doc["price_ceiling"]), int(doc["sla_deadline"]),
+                      int(doc["enqueue_height"]), Hash32(bytes.fromhex(doc["request_digest"])))
+
+
+__all__ = ["AiRequest", "Progress", "Provider", "provider_key"]
