@@ -29,6 +29,7 @@ traps).  An entry is checked against the record when it fires, so a stale one is
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -292,11 +293,16 @@ def to_value(obj: Any) -> Any:
     return obj
 
 
+@functools.cache
+def _layout(tp: type) -> tuple[tuple[dataclasses.Field[Any], ...], dict[str, Any]]:
+    """A record class's fields and resolved type hints (resolving them is most of a decode's cost)."""
+    return dataclasses.fields(tp), typing.get_type_hints(tp)
+
+
 def from_value(tp: Any, value: Any, what: str) -> Any:
     """The inverse of :func:`to_value` for type ``tp`` (``DecodeError`` on a mismatch)."""
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        hints = typing.get_type_hints(tp)
-        fields = dataclasses.fields(tp)
+        fields, hints = _layout(tp)
         if not isinstance(value, list) or len(value) != len(fields):
             raise _shape(f"{what}: expected an array of {len(fields)}")
         return tp(**{f.name: from_value(hints[f.name], v, f"{what}.{f.name}")

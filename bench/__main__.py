@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 
-BENCHES = ["transfers", "mempool", "proofs", "network", "vm", "compile"]
+BENCHES = ["transfers", "mempool", "proofs", "network", "vm", "compile", "aicf"]
 
 
 def main() -> int:

@@ -5,7 +5,7 @@
     cairn provider show ADDRESS              a provider's record, health and leases
     cairn provider list
     cairn job list [--status S] [--provider ADDR] [--requester ADDR]
-    cairn job show TASK_ID                   status, lease, result (and its output as text)
+    cairn job show TASK_ID [--wait]          status, lease, result (and its output as text)
     cairn job revoke TASK_ID --from KEY      cancel a queued job you enqueued; refunds it
 
 ``provider run`` is ``node.provider.runner``; it logs one line per heartbeat, proof and
@@ -108,9 +108,15 @@ def cmd_job(args: argparse.Namespace) -> int:
 
     with _client(args) as client:
         if args.job_cmd == "show":
+            import time
+
+            deadline = time.monotonic() + args.timeout
             j = client.call("aicf.getJob", task_id=args.task_id)
+            while args.wait and j["status"] in ("queued", "backoff", "leased") and time.monotonic() < deadline:
+                time.sleep(0.2)
+                j = client.call("aicf.getJob", task_id=args.task_id)
             _emit(args, j, lambda: _job_text(j))
-            return 0
+            return 1 if args.wait and j["status"] in ("queued", "backoff", "leased") else 0
         status = client.call("node.status")
         prefix = status["address_prefix"]
         if args.job_cmd == "list":
@@ -159,7 +165,7 @@ def add_parsers(sub: Any, common: Any, tx_options: Any) -> None:
     sp = psub.add_parser("show", help="a provider's record, health and leases")
     common(sp, rpc=True)
     sp.add_argument("address", help="an address, or the name of a key")
-    sp.add_argument("--keyring")
+    sp.add_argument("--keyring", help="keyring directory (default $CAIRN_KEYRING, else ~/.cairn/keys)")
     sp.set_defaults(func=cmd_provider_query)
     sp = psub.add_parser("list", help="every registered provider")
     common(sp, rpc=True)
@@ -170,13 +176,16 @@ def add_parsers(sub: Any, common: Any, tx_options: Any) -> None:
     sp = jsub.add_parser("show", help="a job's status, lease and result")
     common(sp, rpc=True)
     sp.add_argument("task_id", help="the job's task id (hex)")
+    sp.add_argument("--wait", action="store_true", help="wait until the job is resolved, expired or revoked")
+    sp.add_argument("--timeout", type=float, default=60.0, help="seconds --wait waits (default 60; exit 1 after)")
     sp.set_defaults(func=cmd_job)
     sp = jsub.add_parser("list", help="jobs, newest first")
     common(sp, rpc=True)
-    sp.add_argument("--status", choices=("queued", "backoff", "leased", "open", "resolved", "expired", "revoked"))
+    sp.add_argument("--status", choices=("queued", "backoff", "leased", "open", "resolved", "expired", "revoked"),
+                    help="only jobs in this state (open: queued, backoff or leased)")
     sp.add_argument("--provider", help="jobs this provider holds or proved")
     sp.add_argument("--requester", help="jobs this contract enqueued")
-    sp.add_argument("--keyring")
+    sp.add_argument("--keyring", help="keyring directory (default $CAIRN_KEYRING, else ~/.cairn/keys)")
     sp.set_defaults(func=cmd_job)
     sp = jsub.add_parser("revoke", help="cancel a queued job you enqueued (refunds its escrow)")
     sp.add_argument("task_id", help="the job's task id (hex)")

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.contracts.conftest import ROOT
+from tests.conftest import ROOT
 
 
 def test_make_contracts_builds_into_a_relative_directory(tmp_path: Path) -> None:

@@ -2,16 +2,18 @@
 
 Each step is a ``cairn`` subprocess against one devnet node on loopback (the helpers and
 fixtures of tests/node/test_cli_contracts.py); commands that do not depend on each other
-run side by side from different devnet keys.  What a running devnet cannot show yet is a
-result arriving for the AI agent's job (no provider or AICF settlement exists), so here
-the agent's ``answer`` is "not yet"; test_samples_chain.py reads a recorded result.
+run side by side from different devnet keys.  The devnet runs the reference provider (as
+``make run`` does), so the AI agent's job and a quantum job complete, and the contract reads
+its answer in a later block, all through the CLI.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from capabilities.records import AiRequest
+import cbor2
+
+from capabilities.records import AiRequest, ResultRecord
 from capabilities.task import task_id
 from chain.keys import decode_address
 from tests.chain.vm.contracts import FLOATS, MEM_BYTES, SCRIPT, Script
@@ -81,14 +83,46 @@ def test_samples_on_a_devnet(devnet: Devnet, env: dict[str, str], samples: dict[
          "--arg", f"addr:{payee}", "--gas", ZK_GAS, "--from", "devnet:4", "--wait", "--json", *rpc),
         ("query", "contract", token, "balance_of", "--arg", f"addr:{addr(0)}", "--returns", "u64", "--json", *rpc),
         ("query", "contract", agent, "task", "--returns", "hash", "--json", *rpc),
-        ("query", "contract", agent, "answer", "--returns", "u64", "--json", *rpc),
+        ("query", "contract", agent, "answer", "--json", *rpc),
     )
     w = as_json(withdraw)
     assert w["status"] == "ok", w
     assert int(devnet.call("state.getAccount", address=payee)["balance"]) == start_payee + 5000
     assert as_json(mine)["decoded"] == [750]
     assert as_json(task)["decoded"] == [bytes(expected).hex()]
-    assert as_json(answer)["decoded"] == [0]  # no provider on this devnet: no result yet
+    early = as_json(answer)
+    assert early["ok"] and early["return"][:16] in ("0" * 16, "0" * 15 + "1")  # u64 0, or 1 if already answered
+
+    # The reference provider runs the job; the contract reads the ResultRecord a block later.
+    tid = bytes(expected).hex()
+    job, = run_many(env, ("job", "show", tid, "--wait", "--json", *rpc))
+    j = as_json(job)
+    assert j["status"] == "resolved" and j["end_reason"] == "verified", j
+    result = j["result"]
+    assert result["committed_height"] > a["height"] and int(j["paid"]) + int(j["refunded"]) == int(j["ceiling"])
+    words = bytes.fromhex(result["output"]).decode().split()
+    assert len(words) == 64  # the built-in model answers with max_tokens words
+    answer, = run_many(env, ("query", "contract", agent, "answer", "--returns", "u64,bytes", "--json", *rpc))
+    a2 = as_json(answer)
+    flag, record = a2["decoded"]
+    assert flag == 1 and a2["height"] > result["committed_height"]
+    read = ResultRecord.decode(bytes.fromhex(record))
+    assert (bytes(read.task_id).hex(), read.output, read.committed_height) == (
+        tid, bytes.fromhex(result["output"]), result["committed_height"])
+
+    # A quantum job from a second agent: commit, the next beacon, reveal, verified.
+    circuit = 'OPENQASM 2.0; include "qelib1.inc"; qreg q[2]; creg c[2]; h q[0]; cx q[0],q[1]; measure q -> c;'
+    second = contract_of(9)
+    deploy, = run_many(env, ("tx", "deploy", wasm["ai_agent"], "--from", "devnet:9", "--wait", "--json", *rpc))
+    assert as_json(deploy)["address"] == second
+    asked, = run_many(env, ("tx", "call", second, "ask_quantum", "--arg", f"str:{circuit}", "--arg", "u64:200",
+                            "--value", "30000000", "--from", "devnet:9", "--wait", "--json", *rpc))
+    (q_event,) = [e["attrs"] for e in as_json(asked)["events"] if e["name"] == "enqueued"]
+    qjob, = run_many(env, ("job", "show", q_event["task_id"], "--wait", "--json", *rpc))
+    q = as_json(qjob)
+    assert q["status"] == "resolved" and q["kind"] == "quantum", q
+    histogram = cbor2.loads(bytes.fromhex(q["result"]["output"]))
+    assert sum(n for _, n in histogram) == 200 and {o for o, _ in histogram} <= {0, 3}  # a Bell pair: 00 or 11
 
     devnet.wait_height(devnet.call("node.status")["height"] + 2)
     assert devnet.proc.poll() is None

@@ -245,8 +245,9 @@ def test_transfer_wait_then_state_and_proofs(devnet: Devnet, env: dict[str, str]
     assert t["status"] == "committed" and t["height"] == receipt["height"]
     assert t["tx"]["payload"] == {"to": addr(1), "amount": "777"} and t["receipt"]["status"] == "ok"
     assert b["hash"] == receipt["block_hash"] and b["header"]["height"] == receipt["height"]
-    assert b["txs"] == [receipt["tx_hash"]]
-    assert full["txs"][0]["hash"] == receipt["tx_hash"] and full["txs"][0]["sender"] == addr(0)
+    assert receipt["tx_hash"] in b["txs"]  # with the reference provider's heartbeats, maybe
+    (mine,) = [t for t in full["txs"] if t["hash"] == receipt["tx_hash"]]
+    assert mine["sender"] == addr(0)
     assert head["header"]["height"] >= receipt["height"]
     assert f"balance: {DEVNET_BALANCE + 777}" in outs[6].stdout
     # human block output: the time as ISO 8601 UTC, and with --full a line per transaction

@@ -70,7 +70,8 @@ def test_a_bad_setting_is_a_home_error_naming_it(tmp_path: Path, text: str, name
 
 def test_every_section_has_settings_and_the_template_names_real_ones() -> None:
     known = settings()
-    assert set(known) == {"mempool", "evidence", "p2p", "rpc"}
+    assert set(known) == {"mempool", "evidence", "proofpool", "p2p", "rpc"}
     assert all(known.values()), known
     assert known["mempool"]["max_txs_per_sender"] == 10_000
     assert known["evidence"]["max_items"] == 64
+    assert known["proofpool"] == {"max_proofs": 1024, "max_bytes": 64 * 1024 * 1024}
