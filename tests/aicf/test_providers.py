@@ -182,3 +182,22 @@ def test_an_unbonding_provider_takes_no_new_lease(samples: dict[str, bytes]) -> 
     task = c.ask(agent)
     assert c.job(task).status == "queued"
     assert c.job(task).leases == ()
+
+
+def test_matured_unbonding_releases_open_leases_without_a_fault() -> None:
+    c = JobsChain(fast_genesis(providers={"unbonding_blocks": 5}, leases={"lease_blocks": 20}))
+    c.providers(0)
+    contract = c.deploy_script()
+    (task,) = c.enqueued(c.script_ai_tx(contract))
+    assert c.record(0).leases == (task,)
+    (r,) = c.run(c.tx(provider_key(0), "provider_unbond", []))
+    assert r.ok
+    matures = c.record(0).unbond_height
+    before = c.balance(provider_key(0).address)
+    outs = c.until(matures)
+    assert aicf_events(outs[-1], "job_requeued") == [{"task_id": bytes(task), "reason": "provider_unbonded",
+                                                      "at": matures + 2}]
+    assert c.provider(0) is None and c.balance(provider_key(0).address) == before + STAKE
+    job = c.job(task)
+    assert (job.status, job.leases, job.retries, job.excluded) == ("backoff", (), 1, ())
+    assert c.balance(STAKE_ADDRESS) == 0

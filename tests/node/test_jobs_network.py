@@ -1,0 +1,142 @@
+"""Jobs on a real network: four validator processes, two reference providers, one killed.
+
+Four ``cairn run`` validators over loopback TCP and two ``cairn provider run`` processes, each
+talking to a different validator, so a provider's proof reaches the block's proposer only
+through the ``proof`` gossip topic.  Provider A is SIGKILLed before a batch of jobs is
+enqueued (so the matcher still leases jobs to it: its last heartbeat is fresh) and restarted
+a few blocks later: it picks its leases up again from the chain and its saved progress.
+Every job ends resolved or refunded, and every validator holds the same blocks, so the same
+state roots.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from capabilities.abi import encode_args
+from chain.keys import encode_address
+from chain.tx import TxBody
+from chain.vm.runtime import contract_address
+from genesis.devnet import devnet_account_key, devnet_provider_key
+from tests.node.test_network_processes import CAIRN, Net, height, rpc, wait_for
+
+JOBS = 12
+
+
+class _Provider:
+    """A ``cairn provider run`` process with its log file."""
+
+    def __init__(self, net: Net, name: str, key: int, validator: int) -> None:
+        self.log = open(net.base_dir / f"provider-{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([CAIRN, "provider", "run", "--home", str(net.base_dir / f"provider-{name}"),
+                                      "--rpc", net.url(validator), "--devnet-key", str(key), "--poll", "0.2"],
+                                     stdout=self.log, stderr=self.log)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=20)
+        self.log.close()
+
+
+def _provider(net: Net, name: str, key: int, validator: int) -> _Provider:
+    return _Provider(net, name, key, validator)
+
+
+def _send(url: str, key: Any, nonce: int, kind: str, payload: Any, gas: int = 5_000_000) -> str:
+    body = TxBody("cairn-devnet", nonce, key.public_key, gas, gas, kind, payload)
+    return str(rpc(url, "tx.send", tx=body.sign(key).raw.hex())["hash"])
+
+
+def _receipt(url: str, tx_hash: str) -> Any:
+    found: list[Any] = []
+
+    def committed() -> bool:
+        doc = _call(url, "tx.getReceipt", hash=tx_hash)
+        if doc is not None:
+            found.append(doc)
+        return bool(found)
+
+    wait_for(committed, f"tx {tx_hash[:12]} to commit")
+    return found[0]
+
+
+def _call(url: str, method: str, **params: Any) -> Any:
+    """The result, or None while the node is not up yet or the item not there yet."""
+    try:
+        doc = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
+                         timeout=10).json()
+    except (httpx.HTTPError, OSError):
+        return None
+    return doc.get("result")
+
+
+def test_jobs_resolve_with_a_provider_killed_and_restarted(tmp_path: Path, samples: dict[str, bytes]) -> None:
+    net = Net.init(tmp_path / "net")
+    providers: dict[str, _Provider] = {}
+    try:
+        for i in range(4):
+            net.start(i)
+        providers["a"] = _provider(net, "a", 0, 0)
+        providers["b"] = _provider(net, "b", 1, 2)
+        a_addr = encode_address(devnet_provider_key(0).address, "cairn")
+        b_addr = encode_address(devnet_provider_key(1).address, "cairn")
+
+        def registered() -> bool:
+            doc = _call(net.url(1), "aicf.listProviders")
+            return doc is not None and sum(p["heartbeat_height"] > 0 for p in doc["providers"]) == 2
+
+        wait_for(registered, "both providers registered and heartbeating")
+
+        owner = devnet_account_key(1)
+        agent = contract_address(owner.address, 0)
+        deploy = _receipt(net.url(1), _send(net.url(1), owner, 0, "deploy", [samples["ai_agent"], b""], 20_000_000))
+        assert deploy["status"] == "ok", deploy
+
+        # A dies with a fresh heartbeat: the matcher still leases jobs to it.
+        providers.pop("a").stop(signal.SIGKILL)
+        asks = [_send(net.url(3), owner, 1 + k, "call", [bytes(agent), "ask",
+                                                         encode_args([("str", "llama3-8b"), ("str", f"question {k}"),
+                                                                      ("u64", 16)]), 1_000_000])
+                for k in range(JOBS)]
+        tasks = []
+        for h in asks:
+            r = _receipt(net.url(3), h)
+            assert r["status"] == "ok", r
+            (event,) = [e["attrs"] for e in r["events"] if e["name"] == "enqueued"]
+            tasks.append(event["task_id"])
+        jobs = [_call(net.url(0), "aicf.getJob", task_id=t) for t in tasks]
+        held_by_a = [j["task_id"] for j in jobs if any(le["provider"] == a_addr for le in j["leases"])]
+        assert held_by_a, "no job was leased to the stopped provider"
+
+        time.sleep(2.0)  # a few blocks with A's jobs stuck (or, once its lease lapses, requeued to B)
+        providers["a"] = _provider(net, "a", 0, 0)  # restarted: same home, same key
+
+        def all_done() -> bool:
+            return all(_call(net.url(2), "aicf.getJob", task_id=t)["status"] in ("resolved", "expired") for t in tasks)
+
+        wait_for(all_done, "every job to resolve or be refunded", timeout=150)
+        final = [_call(net.url(2), "aicf.getJob", task_id=t) for t in tasks]
+        for j in final:
+            if j["status"] == "resolved":
+                assert int(j["paid"]) + int(j["refunded"]) == int(j["ceiling"]) and j["result"] is not None
+            else:
+                assert int(j["refunded"]) == int(j["ceiling"]), j
+        resolvers = {j["result"]["provider"] for j in final if j["result"]}
+        assert resolvers <= {a_addr, b_addr} and resolvers
+        assert any(j["status"] == "resolved" for j in final if j["task_id"] in held_by_a) or all(
+            j["retries"] > 0 for j in final if j["task_id"] in held_by_a)
+
+        top = min(height(net.url(i)) for i in range(4))
+        net.assert_no_fork([0, 1, 2, 3])
+        roots = {rpc(net.url(i), "chain.getBlock", height=top)["header"]["state_root"] for i in range(4)}
+        assert len(roots) == 1
+    finally:
+        for p in providers.values():
+            p.stop()
+        net.stop_all()
