@@ -33,7 +33,7 @@ class _Provider:
     """A ``cairn provider run`` process with its log file."""
 
     def __init__(self, net: Net, name: str, key: int, validator: int) -> None:
-        self.log = open(net.base_dir / f"provider-{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.log = open(net.base_dir / f"provider-{name}.log", "ab")
         self.proc = subprocess.Popen([CAIRN, "provider", "run", "--home", str(net.base_dir / f"provider-{name}"),
                                       "--rpc", net.url(validator), "--devnet-key", str(key), "--poll", "0.2"],
                                      stdout=self.log, stderr=self.log)
