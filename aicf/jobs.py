@@ -135,6 +135,7 @@ def _event(name: str, job: AicfJob, *attrs: tuple[str, object]) -> Event:
 def intake(state: StateDB, env: BlockEnv, params: AicfParams, caps: CapabilityParams) -> list[Event]:
     """Queue the jobs enqueued in this block (module docstring)."""
     events: list[Event] = []
+    queued: dict[str, list[QueueEntry]] = {}
     for task_id, origin in take_inbox(state):
         receipt = load_job(state, task_id)
         request = load_request(state, task_id, caps)
@@ -153,9 +154,11 @@ def intake(state: StateDB, env: BlockEnv, params: AicfParams, caps: CapabilityPa
         )
         save_job_record(state, job)
         log_job(state, job.task_id)
-        enqueue(state, job.lane, QueueEntry(job.priority, job.enqueue_height, job.task_id))
+        queued.setdefault(job.lane, []).append(QueueEntry(job.priority, job.enqueue_height, job.task_id))
         schedule(state, job.deadline, "sla", job.task_id)
         events.append(_event("job_queued", job, ("lane", job.lane)))
+    for lane, entries in sorted(queued.items()):
+        enqueue(state, lane, *entries)
     return events
 
 

@@ -119,10 +119,10 @@ def index_provider(state: StateDB, record: ProviderRecord) -> None:
         save_lane(state, lane, Lane(current.queue, providers, current.cursor))
 
 
-def enqueue(state: StateDB, lane: str, entry: QueueEntry) -> None:
-    """Insert a job into its lane in priority order."""
+def enqueue(state: StateDB, lane: str, *entries: QueueEntry) -> None:
+    """Insert jobs into a lane in priority order (one read and one write of the lane)."""
     current = load_lane(state, lane)
-    queue = tuple(sorted((*current.queue, entry), key=QueueEntry.order))
+    queue = tuple(sorted((*current.queue, *entries), key=QueueEntry.order))
     save_lane(state, lane, Lane(queue, current.providers, current.cursor))
 
 
