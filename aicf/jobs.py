@@ -26,7 +26,8 @@ provider gets a lease (collateral locked) and the job becomes ``leased``.
 **Leases.**  A lease is open until its provider's ``lease_deadline`` (its last heartbeat
 height + ``lease_blocks``) passes: proofs in the deadline block still count; at the end of that
 block, unless a heartbeat in it moved the deadline, every lease of the provider ends as
-*missed* and its jobs are requeued.
+*missed* and its jobs are requeued — except leases on which it already delivered a verified
+result, which wait for the job's quorum.
 
 **Requeue** (lost lease, failed proof).  The provider is excluded from the job (a tombstone:
 it may never claim it again), ``retries`` grows by one, and the job waits
@@ -258,8 +259,8 @@ def on_lease_deadline(state: StateDB, provider: bytes, height: int, params: Aicf
     events: list[Event] = []
     for task_id in record.leases:
         job = load_job_record(state, task_id)
-        if job is None or job.lease_of(provider) is None:
-            continue
+        if job is None or job.lease_of(provider) is None or any(w.provider == provider for w in job.results):
+            continue  # a replica that already delivered its result waits for the quorum, not for heartbeats
         job = end_lease(state, job, provider, height, "missed", params)
         events.append(_event("lease_expired", job, ("provider", bytes(provider))))
         job, more = requeue(state, job, height, params, "lease_expired")

@@ -69,6 +69,9 @@ MAX_NAME = 64
 KINDS = ("ai", "quantum")
 AICF_TX_GAS = 20_000
 """Gas of every AICF transaction on top of the intrinsic gas (ours: a few record writes)."""
+REGISTER_GAS = 1_000_000
+"""Gas of ``provider_register``: verifying a TEE quote's certificate chain takes milliseconds,
+priced at the transfer rate of ~60 gas/µs (``capabilities.costs``)."""
 
 
 def fail(reason: str, detail: str = "", code: ErrorCode = ErrorCode.TX_BAD_PAYLOAD) -> TxFailed:
@@ -144,7 +147,7 @@ class ProviderRegister(_Kind):
         )
 
     def execute(self, state: StateDB, ctx: TxContext, p: Registration) -> None:
-        ctx.gas.charge(AICF_TX_GAS)
+        ctx.gas.charge(REGISTER_GAS)
         params = self.params.providers
         if load_provider(state, ctx.sender) is not None:
             raise fail("provider_exists", "this address is already a provider")

@@ -10,7 +10,7 @@ JSON shape (every field checked; unknown fields are errors)::
       "params": { ChainParams fields },      # optional, defaults apply
       "aicf":   { AicfParams sections }      # optional, ARCHITECTURE §8 defaults apply;
                                              # pricing is the chain's one price schedule
-      "capabilities": { CapabilityParams fields }  # optional: enqueue caps, SLAs, prices
+      "capabilities": { CapabilityParams fields }  # optional: enqueue caps and SLAs
     }
 
 Amounts are JSON integers in the smallest unit.  Validation errors are

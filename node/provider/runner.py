@@ -5,8 +5,8 @@ What it does, every ``poll`` seconds, against one node's RPC:
 1. **Register** once: if the chain has no provider for its key, send ``provider_register``
    (kinds AI and quantum, the models ``--models`` lists, the devnet attestation of
    ``node.provider.work.registration``) and wait for the receipt.
-2. **Heartbeat** every ``heartbeat_blocks`` blocks (a third of the genesis lease length by
-   default), reporting its telemetry: nominal bandwidth, the RPC round trip as latency,
+2. **Heartbeat** right after registering and then every ``heartbeat_blocks`` blocks (5 by
+   default, a quarter of the default 20-block lease), reporting its telemetry: nominal bandwidth, the RPC round trip as latency,
    free compute from the load average, the CPU temperature where the OS gives it, and the
    backend errors since the last heartbeat.  The heartbeat renews every lease it holds.
 3. **Follow its assignments**: ``aicf.listJobs {provider, status: leased}``.  An AI job runs
@@ -38,9 +38,9 @@ from typing import Any
 
 import structlog
 
-from capabilities.records import AiRequest, JobReceipt, QuantumRequest
+from capabilities.records import JobReceipt, QuantumRequest
 from chain.hashing import H
-from chain.keys import PrivateKey, encode_address
+from chain.keys import PrivateKey, decode_address, encode_address
 from chain.tx import TxBody
 from chain.types import Address, Hash32
 from genesis.devnet import devnet_attestation_seed
@@ -56,6 +56,7 @@ log = structlog.get_logger("cairn.provider")
 KEY_FILE = "provider_key.json"
 STATE_FILE = "state.json"
 TX_GAS = 300_000
+REGISTER_GAS = 2_000_000
 DEFAULT_STAKE = 10_000_000_000
 DEFAULT_MODELS = ("clip-vit-b", "llama3-70b", "llama3-8b")
 
@@ -154,9 +155,9 @@ class Provider:
 
     # --- transactions ---------------------------------------------------------------
 
-    def _send(self, kind: str, payload: Any, *, wait: bool) -> dict[str, Any] | None:
+    def _send(self, kind: str, payload: Any, *, wait: bool, gas: int = TX_GAS) -> dict[str, Any] | None:
         nonce = int(self.client.call("state.getAccount", address=self.address)["next_nonce"])
-        body = TxBody(self.chain_id, nonce, self.key.public_key, TX_GAS * self.gas_price, TX_GAS, kind, payload)
+        body = TxBody(self.chain_id, nonce, self.key.public_key, gas * self.gas_price, gas, kind, payload)
         tx_hash = self.client.call("tx.send", tx=body.sign(self.key).raw.hex())["hash"]
         if not wait:
             return None
@@ -177,7 +178,7 @@ class Provider:
                 raise
             payload = registration(self.chain_id, self.key, self.signer, kinds=["ai", "quantum"], models=self.models,
                                    region=self.region, stake=self.stake)
-            receipt = self._send("provider_register", payload, wait=True)
+            receipt = self._send("provider_register", payload, wait=True, gas=REGISTER_GAS)
             if receipt is None or receipt["status"] != "ok":
                 raise BackendError(f"registration failed: {receipt and receipt['reason']}") from None
             log.info("provider registered", provider=self.address, stake=self.stake)
@@ -216,7 +217,7 @@ class Provider:
             self.errors += 1
             log.warning("backend failed", task_id=job["task_id"], error=str(exc))
             return
-        env = ai_envelope(self.chain_id, self.key, self.signer, _receipt(receipt), request["model"], out,
+        env = ai_envelope(self.chain_id, self.key, self.signer, _receipt(receipt, self.prefix), request["model"], out,
                           p95_latency_ms=out.runtime_ms)
         self._submit(job["task_id"], env.encode(), height)
 
@@ -279,13 +280,11 @@ class Provider:
             time.sleep(poll)
 
 
-def _receipt(doc: dict[str, Any]) -> JobReceipt:
-    from chain.keys import decode_address
-
-    prefix = doc["requester"].split("1", 1)[0]
+def _receipt(doc: dict[str, Any], prefix: str) -> JobReceipt:
+    """The ``JobReceipt`` of an ``aicf.getJob`` answer's ``receipt``."""
     return JobReceipt(Hash32(bytes.fromhex(doc["task_id"])), doc["kind"], Address(decode_address(doc["requester"], prefix)),
                       int(doc["fee_escrowed"]), int(doc["price_ceiling"]), int(doc["sla_deadline"]),
                       int(doc["enqueue_height"]), Hash32(bytes.fromhex(doc["request_digest"])))
 
 
-__all__ = ["AiRequest", "Progress", "Provider", "provider_key"]
+__all__ = ["Progress", "Provider", "provider_key", "wait_for_node"]

@@ -159,7 +159,7 @@ class RpcApi:
 
     async def get_proof(self, p: Params) -> Any:
         """An account's proof; with ``kind`` (and ``id``) another record's (``node.rpc.aicf``)."""
-        if p.has("kind") and p.raw.get("kind") != "account":
+        if p.has("kind"):
             return await self.aicf.record_proof(p)
         address = self._address(p)
         header = self._header_at(p)

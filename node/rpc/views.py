@@ -105,9 +105,9 @@ def tx_json(tx: SignedTx, prefix: str) -> dict[str, Any]:
     }
 
 
-ADDRESS_ATTRS = frozenset({"from", "to", "address", "contract", "requester"})
+ADDRESS_ATTRS = frozenset({"from", "to", "address", "contract", "requester", "provider"})
 """Event attributes holding a 20-byte address, shown in bech32m."""
-AMOUNT_ATTRS = frozenset({"amount", "fee"})
+AMOUNT_ATTRS = frozenset({"amount", "fee", "stake", "price", "refund"})
 """Event attributes holding an amount, shown as a decimal string."""
 
 

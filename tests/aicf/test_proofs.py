@@ -339,3 +339,24 @@ def test_no_quorum_expires_the_job_refunded_and_blames_nobody() -> None:
     assert (job.status, job.paid, job.refunded, job.dissent) == ("expired", 0, ceiling, ())
     assert all((c.record(i).failed, c.record(i).faults, c.record(i).leases) == (0, (), ()) for i in range(3))
     assert c.balance(ESCROW_ADDRESS) == 0
+
+
+def test_a_failed_replica_leaves_the_others_running() -> None:
+    c = JobsChain()
+    task = replicated_job(c)
+    out = c.block(proofs=[_wrong_model_from(c, task, 2)])
+    assert [e["reason"] for e in aicf_events(out, "proof_failed")] == ["ai_model_mismatch"]
+    assert aicf_events(out, "job_requeued") == []  # two replicas still hold leases: no requeue yet
+    job = c.job(task)
+    assert (job.status, job.retries) == ("leased", 0)
+    assert sorted(le.provider for le in job.leases) == sorted([P0, P1]) and job.excluded == (P2,)
+    assert c.record(2).jailed_until == c.height + 3
+    # The two left agree: a quorum of the three replicas.
+    out = c.block(proofs=[c.envelope(task, 0), c.envelope(task, 1)])
+    job = c.job(task)
+    assert job.status == "resolved" and job.paid == 2 * PRICE_DEFAULT
+    assert job.refunded == 3 * AI_CEILING_64 - 2 * PRICE_DEFAULT
+
+
+def _wrong_model_from(c: JobsChain, task: Hash32, index: int) -> ProofEnvelope:
+    return c.envelope(task, index, model="llama3-70b")

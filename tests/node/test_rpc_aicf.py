@@ -68,7 +68,7 @@ async def test_a_job_through_the_rpc(rpc: Rpc, samples: dict[str, bytes], tmp_pa
     provider = _addr(PROVIDER.address)
     assert (await rpc.call("aicf.listProviders"))["providers"] == []
     await _tx(rpc, PROVIDER, 0, "provider_register",
-              registration(chain_id, PROVIDER, SIGNER, kinds=["ai"], models=["llama3-8b"], stake=10**10), 1_000_000)
+              registration(chain_id, PROVIDER, SIGNER, kinds=["ai"], models=["llama3-8b"], stake=10**10), 2_000_000)
     await _tx(rpc, PROVIDER, 1, "provider_heartbeat", [1000, 5, 9000, 40, 0], 1_000_000)
     listed = await rpc.call("aicf.listProviders")
     assert [p["address"] for p in listed["providers"]] == [provider] and listed["next_cursor"] is None
