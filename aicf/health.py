@@ -18,7 +18,8 @@ Circuit breaker: a provider whose last heartbeat reported ``temperature_c > 85``
 and gets no new lease until a heartbeat within all three limits.
 
 Eligibility for a new lease at height ``h`` (:func:`eligible`): status active, not jailed
-(``jailed_until <= h``), at least one heartbeat, leases alive after this block
+(``jailed_until == 0``: a jail ends only with a ``provider_unjail`` once it has run out, as a
+validator's does), at least one heartbeat, leases alive after this block
 (``lease_deadline > h``: the matcher runs at the end of block ``h``, after the lease deadlines
 due at ``h``, so a lease it grants must outlive the block), breaker not tripped, and fewer open
 leases than its ``max_leases``.
@@ -69,7 +70,7 @@ def eligible(record: ProviderRecord, height: int, params: HealthParams) -> bool:
     """Whether the provider may take a new lease at ``height`` (module docstring)."""
     return (
         record.status == ACTIVE
-        and record.jailed_until <= height
+        and record.jailed_until == 0
         and record.heartbeat_height > 0
         and record.lease_deadline > height
         and not tripped(record, params)

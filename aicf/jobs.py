@@ -36,7 +36,7 @@ rejoining its lane; past ``retry_budget`` retries it expires instead.
 
 **Expiry and refunds.**  A job still open at the end of its SLA deadline block, or past its
 retry budget, expires: ``ceiling − paid`` goes back from escrow to the requester and every
-open lease ends as missed.  ``job_revoke`` by the job's origin refunds a job that is queued
+open lease ends as missed (released, without a fault, for a replica that delivered its result).  ``job_revoke`` by the job's origin refunds a job that is queued
 or in backoff (never one a provider holds).  No coin is created or lost: escrow only moves to
 the fund (verified work) or back to the requester.
 """
@@ -229,8 +229,10 @@ def refund(state: StateDB, job: AicfJob, amount: int) -> None:
 
 def expire(state: StateDB, job: AicfJob, height: int, reason: str, params: AicfParams) -> tuple[AicfJob, list[Event]]:
     """End an open job without a result: refund what is left of its escrow (module docstring)."""
-    for lease in job.leases:
-        job = end_lease(state, job, lease.provider, height, "missed", params)
+    delivered = {bytes(w.provider) for w in job.results}
+    for lease in job.leases:  # a replica that delivered waited for a quorum that never formed: no fault
+        outcome = "released" if bytes(lease.provider) in delivered else "missed"
+        job = end_lease(state, job, lease.provider, height, outcome, params)
     if job.status == QUEUED:
         dequeue(state, job.lane, job.task_id)
     amount = job.ceiling - job.paid

@@ -8,7 +8,8 @@ What it does, every ``poll`` seconds, against one node's RPC:
 2. **Heartbeat** right after registering and then every ``heartbeat_blocks`` blocks (5 by
    default, a quarter of the default 20-block lease), reporting its telemetry: nominal bandwidth, the RPC round trip as latency,
    free compute from the load average, the CPU temperature where the OS gives it, and the
-   backend errors since the last heartbeat.  The heartbeat renews every lease it holds.
+   backend errors since the last heartbeat.  The heartbeat renews every lease it holds.  A
+   provider jailed for a failed proof sends ``provider_unjail`` once its jail has run out.
 3. **Follow its assignments**: ``aicf.listJobs {provider, status: leased}``.  An AI job runs
    on the backend (``node.provider.backends``) and its ``AI_V1`` envelope goes to
    ``aicf.submitProof``.  A quantum job is planned from its assignment beacon, run on the
@@ -185,6 +186,13 @@ class Provider:
         self.progress.registered = True
         self.progress.save(self.state_path)
 
+    def unjail_if_due(self, height: int) -> None:
+        """A jailed provider whose jail has run out sends ``provider_unjail``."""
+        record = self.client.call("aicf.getProvider", address=self.address)
+        if record["jailed_until"] and height >= record["jailed_until"]:
+            self._send("provider_unjail", [], wait=False)
+            log.info("unjail sent", jailed_until=record["jailed_until"])
+
     def heartbeat(self, height: int) -> None:
         load = os.getloadavg()[0] / max(os.cpu_count() or 1, 1)
         compute = max(0, min(10_000, int(10_000 * (1 - load))))
@@ -251,6 +259,7 @@ class Provider:
             self.ensure_registered()
         if not self.progress.heartbeat_height or height - self.progress.heartbeat_height >= self.heartbeat_blocks:
             self.heartbeat(height)
+            self.unjail_if_due(height)
         jobs = self.client.call("aicf.listJobs", provider=self.address, status="leased")["jobs"]
         open_tasks = {j["task_id"] for j in jobs}
         for listed in jobs:

@@ -63,7 +63,7 @@ def test_eligibility_conditions() -> None:
     assert eligible(base, 50, PARAMS)
     assert not eligible(replace(base, status="unbonding"), 50, PARAMS)
     assert not eligible(replace(base, jailed_until=51), 50, PARAMS)
-    assert eligible(replace(base, jailed_until=50), 50, PARAMS)
+    assert not eligible(replace(base, jailed_until=40), 50, PARAMS)  # run out, but not unjailed yet
     assert not eligible(replace(base, heartbeat_height=0), 50, PARAMS)
     assert not eligible(replace(base, lease_deadline=49), 50, PARAMS)
     # A lease granted at the end of block 50 must outlive it: deadline 50 is too late.

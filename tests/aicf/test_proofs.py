@@ -208,7 +208,7 @@ def test_a_failed_proof_jails_the_provider_and_requeues_the_job(make: Callable[[
     assert c.record(0).jailed_until == 0
 
 
-def test_a_jailed_provider_takes_no_lease_until_its_jail_ends() -> None:
+def test_a_jailed_provider_takes_no_lease_until_it_unjails() -> None:
     c = JobsChain()
     task = leased_job(c)
     c.block(proofs=[_wrong_model(c, task)])
@@ -216,7 +216,10 @@ def test_a_jailed_provider_takes_no_lease_until_its_jail_ends() -> None:
     contract = c.deploy_script()
     (other,) = c.enqueued(c.heartbeat_tx(0), c.script_ai_tx(contract, prompt="another"))
     assert c.height == h + 2 and c.job(other).status == "queued"  # heartbeating, but jailed
-    out = c.block(c.heartbeat_tx(0))  # height h + 3 = jailed_until: free again
+    out = c.block(c.heartbeat_tx(0))  # height h + 3 = jailed_until: the jail has run out ...
+    assert aicf_events(out, "job_assigned") == [] and c.job(other).status == "queued"
+    out = c.block(c.tx(provider_key(0), "provider_unjail", []))  # ... and only unjailing frees it
+    assert out.receipts[0].ok, out.receipts[0].reason
     assert aicf_events(out, "job_assigned") == [{"task_id": bytes(other), "provider": bytes(P0)}]
     assert c.job(task).lease_of(P0) is None  # the job it failed stays closed to it
 
@@ -344,7 +347,7 @@ def test_no_quorum_expires_the_job_refunded_and_blames_nobody() -> None:
 def test_a_failed_replica_leaves_the_others_running() -> None:
     c = JobsChain()
     task = replicated_job(c)
-    out = c.block(proofs=[_wrong_model_from(c, task, 2)])
+    out = c.block(proofs=[c.envelope(task, 2, model="llama3-70b")])
     assert [e["reason"] for e in aicf_events(out, "proof_failed")] == ["ai_model_mismatch"]
     assert aicf_events(out, "job_requeued") == []  # two replicas still hold leases: no requeue yet
     job = c.job(task)
@@ -356,7 +359,3 @@ def test_a_failed_replica_leaves_the_others_running() -> None:
     job = c.job(task)
     assert job.status == "resolved" and job.paid == 2 * PRICE_DEFAULT
     assert job.refunded == 3 * AI_CEILING_64 - 2 * PRICE_DEFAULT
-
-
-def _wrong_model_from(c: JobsChain, task: Hash32, index: int) -> ProofEnvelope:
-    return c.envelope(task, index, model="llama3-70b")
