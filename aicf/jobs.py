@@ -334,7 +334,8 @@ def match(state: StateDB, env: BlockEnv, params: AicfParams) -> list[Event]:
             if job is None or job.status != QUEUED:  # pragma: no cover - the queue holds queued jobs only
                 continue
             need = collateral(job, params)
-            candidates = [r for _, r in sorted(records.items()) if _passes(job, r, need)]
+            # ``records`` keeps the lane's address order (its providers are stored sorted)
+            candidates = [r for r in records.values() if _passes(job, r, need)]
             chosen, cursor = select(mp.strategy, job.replicas, candidates, beacon=env.beacon,
                                     task_id=job.task_id, cursor=cursor, health_params=params.health)
             if not chosen:

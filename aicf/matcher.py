@@ -17,12 +17,17 @@ round-robin cursor, and picks ``need`` distinct providers:
 ``latency_aware``
     Ascending reported ``latency_ms``.
 
-Ties in the last two are broken by ``H("cairn/aicf/tie/v1", [beacon, task_id, provider])``
-ascending, so no provider can win ties by choosing its address, and every node picks the same.
+Ties in the last two are broken by ``int(H("cairn/aicf/tie/v1", [beacon, provider])) XOR
+int(task_id)`` ascending (both 256-bit big-endian): the beacon is unknown when a provider picks
+its address, so no address wins ties, the order differs from job to job, and every node picks
+the same.  The hash is per provider and block, so a block hashes each provider once however
+many jobs it matches.
 """
 
 from __future__ import annotations
 
+import functools
+import heapq
 from collections.abc import Sequence
 
 from aicf.health import health
@@ -35,8 +40,14 @@ DRAW_TAG = b"cairn/aicf/draw/v1"
 TIE_TAG = b"cairn/aicf/tie/v1"
 
 
-def tiebreak(beacon: bytes, task_id: bytes, provider: bytes) -> bytes:
-    return hash_items(TIE_TAG, bytes(beacon), bytes(task_id), bytes(provider))
+@functools.lru_cache(maxsize=8192)
+def _provider_tie(beacon: bytes, provider: bytes) -> int:
+    return int.from_bytes(hash_items(TIE_TAG, beacon, provider), "big")
+
+
+def tiebreak(beacon: bytes, task_id: bytes, provider: bytes) -> int:
+    """The tie-break key of ``provider`` for job ``task_id`` (module docstring)."""
+    return _provider_tie(bytes(beacon), bytes(provider)) ^ int.from_bytes(bytes(task_id), "big")
 
 
 def select(strategy: str, need: int, candidates: Sequence[ProviderRecord], *, beacon: bytes, task_id: bytes,
@@ -66,10 +77,11 @@ def select(strategy: str, need: int, candidates: Sequence[ProviderRecord], *, be
         picked = tuple(ordered[(start + i) % len(ordered)] for i in range(need))
         return picked, bytes(picked[-1])
     if strategy == "least_loaded":
-        ranked = sorted(candidates, key=lambda c: (len(c.leases) * BPS // max(c.max_leases, 1),
-                                                   tiebreak(beacon, task_id, c.address)))
+        ranked = heapq.nsmallest(need, candidates, key=lambda c: (len(c.leases) * BPS // max(c.max_leases, 1),
+                                                                  tiebreak(beacon, task_id, c.address)))
     elif strategy == "latency_aware":
-        ranked = sorted(candidates, key=lambda c: (c.telemetry.latency_ms, tiebreak(beacon, task_id, c.address)))
+        ranked = heapq.nsmallest(need, candidates, key=lambda c: (c.telemetry.latency_ms,
+                                                                  tiebreak(beacon, task_id, c.address)))
     else:
         raise ValueError(f"unknown matcher strategy {strategy!r}")  # genesis validation refuses it
-    return tuple(c.address for c in ranked[:need]), cursor
+    return tuple(c.address for c in ranked), cursor
