@@ -24,7 +24,8 @@ Every timed figure is printed with its ratio to the anchor, measured in the same
      assignments, so these are 256 jobs taken from a 1,000-deep queue.  Per block and per
      assignment (÷ 256), each as a ratio to (a).
 (e)  ``aicf.store.enqueue`` of one more job into a lane holding 1,000 (what ``intake`` pays
-     per job enqueued), on the (m1) state, reverted after each call.
+     per lane and block: it inserts a block's jobs for one lane at once), on the (m1) state,
+     reverted after each call.
 
 (p)  ``aicf.resolver.apply_proofs`` of a block's proofs section holding one envelope, on the
      state of a ``MemChain`` (the real kernel, devnet genesis) in which the job is leased to
