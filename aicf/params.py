@@ -75,7 +75,8 @@ class LeaseParams:
     retry_budget: int = 3
     """Requeues a job may take after lost leases or failed proofs; one more ends it, refunded."""
     backoff_base_blocks: int = 2
-    """A job requeued for the ``n``-th time waits ``min(base × 2^(n-1), max)`` blocks."""
+    """A job requeued for the ``n``-th time waits ``min(base × 2^(n-1), max)`` blocks (base ≥ 1:
+    a requeue always lands in a later block's schedule)."""
     backoff_max_blocks: int = 32
     collateral_bps: int = 10_000
     """Stake a lease locks, in bp of the job's per-replica ceiling."""

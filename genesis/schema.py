@@ -220,6 +220,10 @@ def _check_aicf(chain_id: str, a: AicfParams, caps: CapabilityParams) -> None:
                    f"[{a.quantum.min_shots}, {a.quantum.max_shots}]")
     if a.leases.lease_blocks < 1:
         raise fail("aicf.leases.lease_blocks", "must be at least 1")
+    if not 1 <= a.leases.backoff_base_blocks <= a.leases.backoff_max_blocks:
+        raise fail("aicf.leases.backoff_base_blocks", "need 1 <= backoff_base_blocks <= backoff_max_blocks")
+    if a.leases.retry_budget > 64:
+        raise fail("aicf.leases.retry_budget", "must be at most 64")
     if a.matcher.max_concurrent_tasks_per_provider > a.providers.max_leases_cap:
         raise fail("aicf.matcher.max_concurrent_tasks_per_provider", "above aicf.providers.max_leases_cap")
     for i, (address, _) in enumerate(a.queue.tiers):

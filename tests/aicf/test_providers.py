@@ -6,15 +6,19 @@ reason starts with the stable word the docstring gives, and changes nothing but 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from aicf.records import ACTIVE, STAKE_ADDRESS, UNBONDING
 from aicf.store import load_lane, provider_addresses
+from chain.errors import InvalidGenesis
 from chain.hashing import H
 from chain.keys import address_of
 from chain.tx import SignedTx
+from genesis.devnet import devnet_genesis
+from genesis.schema import parse_genesis
 from tests.aicf.helpers import (
     HEALTHY,
     MODEL,
@@ -25,6 +29,7 @@ from tests.aicf.helpers import (
     aicf_events,
     fast_genesis,
     provider_key,
+    tuned_genesis,
 )
 
 LANE = f"ai/{MODEL}"
@@ -201,3 +206,16 @@ def test_matured_unbonding_releases_open_leases_without_a_fault() -> None:
     job = c.job(task)
     assert (job.status, job.leases, job.retries, job.excluded) == ("backoff", (), 1, ())
     assert c.balance(STAKE_ADDRESS) == 0
+
+
+def test_devnet_attestation_needs_a_genesis_that_enables_it() -> None:
+    """The devnet class is refused at registration when genesis does not enable it, and a
+    genesis for a chain that is not a devnet cannot enable it at all."""
+    off = tuned_genesis(attestation={"devnet_enabled": False})
+    c = JobsChain(off)
+    assert _refused(c, c.register_tx(0)) == "attestation_invalid: devnet_attestation_disabled"
+    doc = replace(devnet_genesis(), chain_id="cairn-mainnet").to_json()
+    doc["aicf"]["attestation"]["devnet_enabled"] = True
+    with pytest.raises(InvalidGenesis) as err:
+        parse_genesis(doc)
+    assert err.value.details["field"] == "attestation.devnet.enabled"

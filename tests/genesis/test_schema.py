@@ -79,6 +79,12 @@ _DELETE = object()
         (["aicf", "matcher", "strategy"], "random", "aicf.matcher.strategy"),
         (["aicf", "epoch", "length_blocks"], 100, "aicf.epoch.length_blocks"),  # one epoch: params.epoch_length
         (["aicf", "pricing", "ai", "base_rate_per_unit"], "1", "aicf.pricing.ai.base_rate_per_unit"),
+        (["aicf", "leases", "backoff_base_blocks"], 0, "aicf.leases.backoff_base_blocks"),
+        (["aicf", "leases", "retry_budget"], 65, "aicf.leases.retry_budget"),
+        (["aicf", "leases", "lease_blocks"], 0, "aicf.leases.lease_blocks"),
+        (["aicf", "attestation", "devnet_signers"], ["zz"], "aicf.attestation"),
+        (["capabilities", "max_shots"], 20_001, "capabilities.max_shots"),
+        (["aicf", "queue", "tiers"], [["cairn1notanaddress", 5]], "aicf.queue.tiers[0]"),
         (["extra"], 1, "extra"),
     ],
 )
