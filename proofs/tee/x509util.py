@@ -23,8 +23,10 @@ What ``verify_chain`` decides, in this order, for ``certs = [leaf, ..., anchor]`
 Only the signature scheme given by the caller is accepted (RSA-PSS with SHA-384, MGF1-SHA-384
 and a 48-byte salt for AMD; ECDSA P-256 with SHA-256 for Intel), so a certificate cannot
 choose a weaker algorithm.  The parts of a certificate its signature does not cover are
-pinned too: both AlgorithmIdentifiers must be the scheme's exact bytes and the
-signatureValue must be a whole number of octets, so no second encoding of a vendor's
+pinned too: the outer AlgorithmIdentifier must be byte for byte the signed one, which must
+mean exactly the scheme (AMD's PSS parameters are decoded and compared by value, so the DER
+form that leaves out the DEFAULT trailer field and the form that writes it out both pass), and
+the signatureValue must be a whole number of octets, so no second encoding of a vendor's
 certificate verifies.
 
 Certificates and CRLs are parsed under ``strict_parsing``: a parser warning rejects the
@@ -254,16 +256,71 @@ def p256_signature(raw: bytes) -> tuple[int, int]:
     return int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
 
 
-# The one AlgorithmIdentifier (DER) each scheme may carry.  AMD's: RSASSA-PSS with
-# hashAlgorithm SHA-384, maskGenAlgorithm MGF1(SHA-384), saltLength 48, trailerField 1 (AMD
-# encodes the hash parameters as NULL and writes the default trailer field out).
-_ALGORITHM_IDENTIFIERS = {
-    SignatureScheme.RSA_PSS_SHA384: bytes.fromhex(
-        "304606092a864886f70d01010a3039a00f300d06096086480165030402020500a11c301a06092a864886f70d"
-        "010108300d06096086480165030402020500a203020130a303020101"
-    ),
-    SignatureScheme.ECDSA_P256_SHA256: bytes.fromhex("300a06082a8648ce3d040302"),
-}
+OID_RSASSA_PSS = "1.2.840.113549.1.1.10"
+OID_MGF1 = "1.2.840.113549.1.1.8"
+OID_SHA384 = "2.16.840.1.101.3.4.2.2"
+TAG_NULL = 0x05
+ECDSA_P256_SHA256_ALGORITHM = bytes.fromhex("300a06082a8648ce3d040302")
+"""Intel's one AlgorithmIdentifier: ecdsa-with-SHA256, no parameters (RFC 5758)."""
+
+
+def _sha384_identifier(content: bytes) -> bool:
+    """``SEQUENCE { id-sha384, NULL }`` or ``SEQUENCE { id-sha384 }``: the two spellings of SHA-384.
+
+    RFC 4055 §2.1 lets the hash parameters be NULL or absent; both mean the same, and both
+    occur in vendor certificates (AMD writes NULL).
+    """
+    items = der_children(content)
+    if not items or items[0][0] != TAG_OID or der_oid(items[0][1]) != OID_SHA384:
+        return False
+    return len(items) == 1 or (len(items) == 2 and items[1] == (TAG_NULL, b""))
+
+
+def is_amd_pss_algorithm(der: bytes) -> bool:
+    """True when ``der`` is an AlgorithmIdentifier meaning exactly AMD's scheme.
+
+    RSASSA-PSS (RFC 4055 §3.1) with, in this order and each once: ``[0]`` hashAlgorithm
+    SHA-384, ``[1]`` maskGenAlgorithm MGF1 over SHA-384, ``[2]`` saltLength 48, and optionally
+    ``[3]`` trailerField 1.  The trailer field's DEFAULT is 1, so DER leaves it out (AMD's
+    newer certificates, such as Genoa VCEKs and VLEKs) while older ones write it out (Milan's
+    ASK and ARK); both are accepted.  Anything else — another hash, another salt, another
+    trailer, a missing field, an extra field, non-minimal DER — is refused.
+    """
+    try:
+        tag, content = der_single(der)
+        if tag != TAG_SEQUENCE:
+            return False
+        items = der_children(content)
+        if len(items) != 2 or items[0][0] != TAG_OID or der_oid(items[0][1]) != OID_RSASSA_PSS:
+            return False
+        if items[1][0] != TAG_SEQUENCE:
+            return False
+        fields = der_children(items[1][1])
+        tags = [t for t, _ in fields]
+        if tags not in ([0xA0, 0xA1, 0xA2], [0xA0, 0xA1, 0xA2, 0xA3]):
+            return False
+        values = [der_single(v) for _, v in fields]  # each [n] is EXPLICIT: one TLV inside
+        hash_tag, hash_alg = values[0]
+        if hash_tag != TAG_SEQUENCE or not _sha384_identifier(hash_alg):
+            return False
+        mgf_tag, mgf = values[1]
+        if mgf_tag != TAG_SEQUENCE:
+            return False
+        mgf_items = der_children(mgf)
+        if (len(mgf_items) != 2 or mgf_items[0][0] != TAG_OID or der_oid(mgf_items[0][1]) != OID_MGF1
+                or mgf_items[1][0] != TAG_SEQUENCE or not _sha384_identifier(mgf_items[1][1])):
+            return False
+        if values[2][0] != TAG_INTEGER or der_integer(values[2][1]) != 48:
+            return False
+        return len(values) == 3 or (values[3][0] == TAG_INTEGER and der_integer(values[3][1]) == 1)
+    except DerError:
+        return False
+
+
+def _algorithm_allowed(der: bytes, scheme: SignatureScheme) -> bool:
+    if scheme is SignatureScheme.RSA_PSS_SHA384:
+        return is_amd_pss_algorithm(der)
+    return der == ECDSA_P256_SHA256_ALGORITHM
 
 
 def unsigned_signature_fields(cert: x509.Certificate) -> tuple[bytes, bytes, bytes]:
@@ -289,18 +346,19 @@ def unsigned_signature_fields(cert: x509.Certificate) -> tuple[bytes, bytes, byt
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate, scheme: SignatureScheme) -> bool:
     """True when ``cert``'s signature verifies under ``issuer``'s key with ``scheme`` exactly.
 
-    Both copies of the certificate's signature AlgorithmIdentifier must be the exact bytes
-    the scheme allows, and the signatureValue BIT STRING must have no unused bits.  Those
-    parts are outside what the signature covers; without these checks a changed PSS salt
-    length, or a signature declared one bit shorter (same octets, still valid DER), would
-    leave a different certificate that still verifies.
+    Both copies of the certificate's signature AlgorithmIdentifier must be the same bytes and
+    mean exactly the scheme (:func:`is_amd_pss_algorithm` decodes AMD's parameters and compares
+    their values; Intel's has one encoding), and the signatureValue BIT STRING must have no
+    unused bits.  The outer copy and the BIT STRING are outside what the signature covers;
+    without these checks a changed PSS salt length, or a signature declared one bit shorter
+    (same octets, still valid DER), would leave a different certificate that still verifies.
     """
     try:
         outer, inner, value = unsigned_signature_fields(cert)
         tag, content = der_single(value)
     except DerError:
         return False
-    if not outer == inner == _ALGORITHM_IDENTIFIERS[scheme]:
+    if outer != inner or not _algorithm_allowed(inner, scheme):
         return False
     if tag != TAG_BIT_STRING or content[:1] != b"\x00":
         return False
