@@ -72,7 +72,7 @@ from capabilities.records import (
     output_digest_of,
     record_result,
 )
-from chain.errors import ErrorCode, InvalidBlock, InvalidProof
+from chain.errors import ChainError, ErrorCode, InvalidBlock, InvalidProof
 from chain.module import BlockEnv, Event
 from chain.state import StateDB
 from chain.types import Hash32
@@ -233,8 +233,8 @@ def apply_proofs(state: StateDB, env: BlockEnv, proofs: Sequence[bytes], pc: Pro
         spend_nullifier(state, att.envelope.nullifier)
         try:
             work, output = _verify(state, att, env, pc)
-        except InvalidProof as exc:
-            events += _fail(state, att, exc.reason, env, pc.params)
+        except ChainError as exc:  # InvalidProof, or a body's bytes that decode to nothing valid
+            events += _fail(state, att, getattr(exc, "reason", exc.code.name.lower()), env, pc.params)
             continue
         job = replace(att.job, results=(*att.job.results, work))
         try:
