@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## Start a one-validator devnet on the built-in genesis (data in .devnet/, RPC on 127.0.0.1:26657).
+## Start a one-validator devnet on the built-in genesis and the reference provider beside it (data in .devnet/, RPC on 127.0.0.1:26657).
 run: $(STAMP)
 	$(BIN)/cairn devnet --home .devnet
 
