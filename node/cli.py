@@ -13,7 +13,7 @@ Errors print one line ``error: ...`` on stderr and exit 1; usage errors exit 2.
     cairn tx call ADDR METHOD --from NAME [--arg TYPE:VALUE ... | --args-hex HEX] [--value N] [--wait]
     cairn query account ADDR | block [HEIGHT|HASH] | tx HASH
     cairn query contract ADDR METHOD [--arg TYPE:VALUE ... | --args-hex HEX] [--returns TYPE,...]
-    cairn proofs verify --kind sev-snp|sgx|groth16 ...   (see node/cli_proofs.py)
+    cairn proofs verify --kind sev-snp|sgx|tdx|groth16 ... (see node/cli_proofs.py)
 """
 
 from __future__ import annotations

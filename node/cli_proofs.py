@@ -2,15 +2,17 @@
 
     cairn proofs verify --kind sev-snp --report FILE --vcek FILE --chain FILE [--now ISO8601]
     cairn proofs verify --kind sgx --quote FILE [--collateral FILE] [--root FILE] [--now ISO8601]
+    cairn proofs verify --kind tdx --quote FILE [--collateral FILE] [--root FILE] [--now ISO8601]
     cairn proofs verify --kind groth16 --vk FILE --proof FILE --public FILE
 
 Exit status: 0 valid, 1 invalid, 2 usage error (a missing file, a bad ``--now``,
 a malformed trust anchor).  The trust anchors default to the vendor roots shipped
-in ``genesis/certs`` (AMD Milan/Genoa ARKs, the Intel SGX Root CA).  ``--now``
+in ``genesis/certs`` (AMD Milan/Genoa ARKs, the Intel SGX Root CA, which also
+anchors TDX quotes).  ``--now``
 defaults to the current time; verification itself is pure and takes it as a
 parameter.  Policy flags: ``--allow-debug`` accepts debug guests/enclaves (the
 public sample evidence comes from a debug SEV-SNP guest), ``--measurement`` /
-``--mrenclave`` restrict to an allowlist (repeatable, hex).
+``--mrenclave`` / ``--mrtd`` restrict to an allowlist (repeatable, hex).
 """
 
 from __future__ import annotations
@@ -90,6 +92,16 @@ def verify_evidence(args: argparse.Namespace) -> dict[str, Any]:
             sgx = verify_sgx_quote(_read(args.quote, "--quote"), trusted_root=root, now=_now(args.now),
                                    policy=sgx_policy, collateral=collateral)
             return {"kind": kind, "valid": True, "reason": "ok", "fields": sgx.to_json()}
+        if kind == "tdx":
+            from genesis.trust import intel_sgx_root
+            from proofs.tee.tdx import TdxPolicy, verify_tdx_quote
+
+            root = _read(args.root, "--root") if args.root else intel_sgx_root()
+            tdx_policy = TdxPolicy(mrtds=_hexes(args.mrtd, "--mrtd", 48), allow_debug=args.allow_debug)
+            collateral = _read(args.collateral, "--collateral") if args.collateral else None
+            tdx = verify_tdx_quote(_read(args.quote, "--quote"), trusted_root=root, now=_now(args.now),
+                                   policy=tdx_policy, collateral=collateral)
+            return {"kind": kind, "valid": True, "reason": "ok", "fields": tdx.to_json()}
         from proofs.groth16 import groth16_verdict
 
         g = groth16_verdict(_read(args.vk, "--vk"), _read(args.proof, "--proof"), _read(args.public, "--public"))
@@ -134,13 +146,14 @@ def add_parser(sub: Any, common: Any) -> None:
     psub = proofs.add_subparsers(dest="proofs_cmd", metavar="COMMAND")
     vp = psub.add_parser("verify", help="verify an attestation or a Groth16 proof")
     common(vp)
-    vp.add_argument("--kind", required=True, choices=["sev-snp", "sgx", "groth16"],
-                    help="what the evidence is: an AMD SEV-SNP report, an Intel SGX quote, a Groth16 proof")
+    vp.add_argument("--kind", required=True, choices=["sev-snp", "sgx", "tdx", "groth16"],
+                    help="what the evidence is: an AMD SEV-SNP report, an Intel SGX or TDX quote, "
+                         "a Groth16 proof")
     vp.add_argument("--report", help="SEV-SNP attestation report (1184 bytes)")
     vp.add_argument("--vcek", help="VCEK (or VLEK) certificate, DER or PEM")
     vp.add_argument("--chain", help="ASK-then-ARK PEM (ASVK-then-ARK for VLEK)")
-    vp.add_argument("--quote", help="SGX DCAP quote v3")
-    vp.add_argument("--collateral", help="SGX collateral JSON (TCB info, QE identity, CRLs)")
+    vp.add_argument("--quote", help="SGX DCAP quote v3, or TDX DCAP quote v4")
+    vp.add_argument("--collateral", help="SGX/TDX collateral JSON (TCB info, QE identity, CRLs)")
     vp.add_argument("--root", help="Intel SGX Root CA (default: the one in genesis)")
     vp.add_argument("--vk", help="snarkjs verification_key.json")
     vp.add_argument("--proof", help="snarkjs proof.json")
@@ -150,4 +163,5 @@ def add_parser(sub: Any, common: Any) -> None:
     vp.add_argument("--max-vmpl", type=int, default=0, help="highest VMPL accepted (SEV-SNP)")
     vp.add_argument("--measurement", action="append", help="allowed SEV-SNP measurement, hex (repeatable)")
     vp.add_argument("--mrenclave", action="append", help="allowed SGX MRENCLAVE, hex (repeatable)")
+    vp.add_argument("--mrtd", action="append", help="allowed TDX MRTD, hex (repeatable)")
     vp.set_defaults(func=cmd_proofs_verify)

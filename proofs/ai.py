@@ -9,6 +9,7 @@ The ``body`` of a ``ProofEnvelope`` of type ``AI_V1`` is a canonical CBOR array:
     qos         = [p95_latency_ms, availability_ppm]
     attestation = ["sev-snp", report, vcek, chain_pem]
                 / ["sgx", quote, collateral / null]
+                / ["tdx", quote, collateral / null]
                 / ["devnet", devnet_report]
 
 ==============  =====================================================================
@@ -27,6 +28,8 @@ attestation     a class name and its evidence, as bytes the class's verifier rea
                 and the ASK-then-ARK (or ASVK-then-ARK) chain in PEM (``proofs.tee.sevsnp``);
                 ``sgx``: a DCAP v3 quote and the optional collateral JSON, ``null`` when
                 absent (``proofs.tee.sgx``);
+                ``tdx``: an Intel TDX DCAP v4 quote and the optional collateral JSON (a TDX
+                TCB info and the TD_QE identity), ``null`` when absent (``proofs.tee.tdx``);
                 ``devnet``: an encoded ``DevnetReport`` (``proofs.devnet``)
 output          the output bytes inline (at most ``MAX_INLINE_OUTPUT`` = 64 KiB), so the
                 job's result record can hold them, or ``null`` when they live off chain;
@@ -38,7 +41,7 @@ Decoding is strict (``chain.codec``: canonical bytes, no trailing bytes, at most
 ``envelope.MAX_BODY_BYTES``) and every failure is ``InvalidProof`` with reason
 ``ai_body_<kind>`` (``oversize``, ``trailing_bytes``, ``non_canonical``, ``version``,
 ``bad_length``, ``malformed``), or ``ai_attestation_class_unknown`` for a class name that is
-none of the three.
+none of the four.
 
 Binding
 -------
@@ -49,9 +52,10 @@ TEE.  An AI_V1 result is bound to its task by (ARCHITECTURE §7)::
                            encode([task_id, model_digest, input_digest, output_digest]))
 
 with ``task_id`` taken from the envelope (:func:`binding_digest`, which is the first half of
-``proofs.devnet.report_data_for``).  Only the first 32 bytes are bound for SEV-SNP and SGX,
-so the enclave may use the other 32 as it likes; a devnet report must carry exactly
-``report_data_for(...)`` (the hash and 32 zero bytes), as ``proofs.devnet`` defines it.
+``proofs.devnet.report_data_for``).  Only the first 32 bytes are bound for SEV-SNP, SGX and
+TDX (the TD report's ``report_data``), so the enclave or TD may use the other 32 as it
+likes; a devnet report must carry exactly ``report_data_for(...)`` (the hash and 32 zero
+bytes), as ``proofs.devnet`` defines it.
 Failure: ``ai_report_data_mismatch``.
 
 Verification
@@ -73,6 +77,9 @@ first:
      (its ``sevsnp_*`` reasons pass through);
    * ``sgx``: ``verify_sgx_quote`` against ``config.intel_sgx_root`` and
      ``config.sgx_policy`` (``sgx_*`` reasons; collateral is required by default);
+   * ``tdx``: ``verify_tdx_quote`` against ``config.intel_sgx_root`` (Intel's SGX Root CA
+     anchors TDX PCK chains too) and ``config.tdx_policy`` (``tdx_*`` reasons; collateral is
+     required by default);
    * ``devnet``: ``verify_devnet_attestation`` under ``ctx.devnet``, genesis's devnet section,
      and its chain-id guard (``devnet_*`` reasons);
 
@@ -124,6 +131,7 @@ from proofs.policy import MAX_LATENCY_MS, MAX_RUNTIME_MS, PPM, meter_ai
 from proofs.registry import BodyResult, VerifyContext
 from proofs.tee.sevsnp import SevSnpPolicy, verify_sevsnp
 from proofs.tee.sgx import SgxPolicy, verify_sgx_quote
+from proofs.tee.tdx import TdxPolicy, verify_tdx_quote
 
 AI_BODY_VERSION: Final[int] = 1
 MAX_INLINE_OUTPUT: Final[int] = 64 * 1024
@@ -136,6 +144,7 @@ MAX_CLASS_NAME: Final[int] = 16
 
 CLASS_SEVSNP: Final[str] = "sev-snp"
 CLASS_SGX: Final[str] = "sgx"
+CLASS_TDX: Final[str] = "tdx"
 CLASS_DEVNET: Final[str] = "devnet"
 
 _EPOCH: Final[datetime] = datetime(1970, 1, 1, tzinfo=UTC)
@@ -228,6 +237,25 @@ class SgxEvidence:
 
 
 @dataclass(frozen=True, slots=True)
+class TdxEvidence:
+    """An Intel TDX DCAP v4 quote and, optionally, its collateral."""
+
+    CLASS: ClassVar[str] = CLASS_TDX
+
+    quote: bytes
+    """The quote, with the QE report and PCK chain in the certification data."""
+    collateral: bytes | None = None
+    """TDX TCB info, TD_QE identity and CRLs as the JSON document ``proofs.tee.sgx`` reads."""
+
+    def __post_init__(self) -> None:
+        _require_bytes(self, "quote", optional=("collateral",))
+
+    def to_value(self) -> list[Any]:
+        """``["tdx", quote, collateral / null]``."""
+        return [self.CLASS, self.quote, self.collateral]
+
+
+@dataclass(frozen=True, slots=True)
 class DevnetEvidence:
     """A devnet software attestation (``proofs.devnet``)."""
 
@@ -244,7 +272,7 @@ class DevnetEvidence:
         return [self.CLASS, self.report]
 
 
-Attestation = SevSnpEvidence | SgxEvidence | DevnetEvidence
+Attestation = SevSnpEvidence | SgxEvidence | TdxEvidence | DevnetEvidence
 """One attestation of any class."""
 
 
@@ -271,12 +299,18 @@ def _decode_attestation(value: Any) -> Attestation:
             quote=expect_bytes(quote, "ai body: sgx quote"),
             collateral=None if collateral is None else expect_bytes(collateral, "ai body: sgx collateral"),
         )
+    if cls == CLASS_TDX:
+        _, quote, collateral = expect_array(items, "ai body: tdx attestation", 3)
+        return TdxEvidence(
+            quote=expect_bytes(quote, "ai body: tdx quote"),
+            collateral=None if collateral is None else expect_bytes(collateral, "ai body: tdx collateral"),
+        )
     if cls == CLASS_DEVNET:
         _, report = expect_array(items, "ai body: devnet attestation", 2)
         return DevnetEvidence(report=expect_bytes(report, "ai body: devnet report"))
     raise InvalidProof(
         "ai_attestation_class_unknown",
-        f"attestation class {cls!r} is not one of sev-snp, sgx, devnet",
+        f"attestation class {cls!r} is not one of sev-snp, sgx, tdx, devnet",
         attestation_class=cls,
     )
 
@@ -315,7 +349,7 @@ class AiBody:
             if not isinstance(self.qos, QosReport):
                 raise DecodeError("ai body: qos must be a QosReport", code=ErrorCode.DECODE_SHAPE)
             _check_metrics(self.runtime_ms, self.qos.p95_latency_ms, self.qos.availability_ppm)
-            if not isinstance(self.attestation, SevSnpEvidence | SgxEvidence | DevnetEvidence):
+            if not isinstance(self.attestation, SevSnpEvidence | SgxEvidence | TdxEvidence | DevnetEvidence):
                 raise DecodeError("ai body: unknown attestation type", code=ErrorCode.DECODE_SHAPE)
             if self.output is not None:
                 expect_bytes(self.output, "ai body: output", max_len=MAX_INLINE_OUTPUT)
@@ -391,13 +425,16 @@ class AiVerifyConfig:
     amd_arks: tuple[bytes, ...] = ()
     """AMD root keys (ARK certificates, DER) trusted for SEV-SNP; empty refuses the class."""
     intel_sgx_root: bytes | None = None
-    """The Intel SGX Root CA (DER); None refuses the class."""
+    """The Intel SGX Root CA (DER), which anchors SGX and TDX quotes; None refuses both classes."""
     sevsnp_policy: SevSnpPolicy = SevSnpPolicy()
     """Measurement allowlist, VMPL, debug, VLEK and minimum-TCB rules for SEV-SNP."""
     sgx_policy: SgxPolicy = SgxPolicy(require_collateral=True)
     """MRENCLAVE/MRSIGNER allowlists, debug and TCB-status rules for SGX.  Its
     ``require_collateral`` is the collateral requirement, on by default: without TCB info a
     quote from a platform whose TCB Intel has revoked would still verify."""
+    tdx_policy: TdxPolicy = TdxPolicy(require_collateral=True)
+    """MRTD/RTMR allowlists, debug and TCB-status rules for TDX; collateral is required by
+    default, as for SGX."""
     model_digests: tuple[tuple[str, bytes], ...] = ()
     """``(model name, weights digest)`` pairs genesis recognizes.  When non-empty, a body's
     ``(model, model_digest)`` must be one of them; empty leaves the pair unchecked."""
@@ -492,6 +529,17 @@ def verify_attestation(
             collateral=attestation.collateral,
         )
         return sgx.report_data
+    if isinstance(attestation, TdxEvidence):
+        if config.intel_sgx_root is None:
+            raise InvalidProof("ai_attestation_class_not_configured", "genesis lists no Intel SGX root")
+        tdx = verify_tdx_quote(
+            attestation.quote,
+            trusted_root=config.intel_sgx_root,
+            now=block_datetime(now),
+            policy=config.tdx_policy,
+            collateral=attestation.collateral,
+        )
+        return tdx.report_data
     try:
         report = verify_devnet_attestation(
             attestation.report, chain_id=chain_id, config=devnet, expected_report_data=expected_report_data
@@ -604,6 +652,7 @@ __all__ = [
     "QuorumVerdict",
     "SevSnpEvidence",
     "SgxEvidence",
+    "TdxEvidence",
     "ai_config",
     "binding_digest",
     "block_datetime",

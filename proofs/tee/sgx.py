@@ -62,6 +62,11 @@ Quote layout (little-endian integers; offsets in bytes):
    TCB status not Revoked (``sgx_tcb_revoked``) and in the accepted set
    (``sgx_tcb_status_not_accepted``).
 
+The PCK chain, QE report, collateral and QE identity checks are shared with TDX quotes
+(``proofs.tee.tdx``): those functions take a ``prefix`` (default ``"sgx"``) for their reasons,
+``parse_tcb_info`` a ``tee`` ("SGX" or "TDX") and ``parse_qe_identity`` a ``qe_id`` ("QE" or
+"TD_QE"); ``verify_collateral_documents`` is step 7 up to the TCB level.
+
 Without collateral, nothing says whether the platform's TCB is current or whether the
 quoting enclave is Intel's: steps 1-6 then prove only that an SGX platform holding an
 Intel-certified PCK key vouched for the report.  ``SgxPolicy.require_collateral`` makes the
@@ -257,9 +262,10 @@ class SgxQuote:
         return out
 
 
-def _take(data: bytes, offset: int, size: int, what: str) -> bytes:
+def take_bytes(data: bytes, offset: int, size: int, what: str, prefix: str = PREFIX) -> bytes:
+    """``data[offset:offset + size]``, or ``<prefix>_quote_truncated`` when it ends sooner."""
     if offset + size > len(data):
-        fail(PREFIX, "quote_truncated", f"quote ends inside {what}", offset=offset, need=size, have=len(data))
+        fail(prefix, "quote_truncated", f"quote ends inside {what}", offset=offset, need=size, have=len(data))
     return data[offset : offset + size]
 
 
@@ -289,7 +295,7 @@ def parse_quote(data: bytes) -> SgxQuote:
     raw = bytes(data)
     if len(raw) > MAX_QUOTE_SIZE:
         fail(PREFIX, "quote_too_large", f"quote of {len(raw)} bytes exceeds {MAX_QUOTE_SIZE}", size=len(raw))
-    head = _take(raw, 0, HEADER_SIZE, "the header")
+    head = take_bytes(raw, 0, HEADER_SIZE, "the header")
     version, att_key_type, tee_type, qe_svn, pce_svn = struct.unpack_from("<HHIHH", head, 0)
     if version != QUOTE_VERSION:
         fail(PREFIX, "quote_unsupported_version", f"quote version {version} is not 3", version=version)
@@ -318,8 +324,8 @@ def parse_quote(data: bytes) -> SgxQuote:
             "quoting enclave vendor is not Intel",
             qe_vendor_id=header.qe_vendor_id.hex(),
         )
-    report = parse_enclave_report(_take(raw, HEADER_SIZE, REPORT_SIZE, "the report body"))
-    (sig_len,) = struct.unpack("<I", _take(raw, QUOTE_BODY_SIZE, 4, "the signature data length"))
+    report = parse_enclave_report(take_bytes(raw, HEADER_SIZE, REPORT_SIZE, "the report body"))
+    (sig_len,) = struct.unpack("<I", take_bytes(raw, QUOTE_BODY_SIZE, 4, "the signature data length"))
     pos = QUOTE_BODY_SIZE + 4
     if pos + sig_len < len(raw):
         fail(
@@ -337,15 +343,15 @@ def parse_quote(data: bytes) -> SgxQuote:
             declared=sig_len,
             actual=len(raw) - pos,
         )
-    signature = _take(raw, pos, 64, "the quote signature")
-    attestation_key = _take(raw, pos + 64, 64, "the attestation key")
-    qe_report = parse_enclave_report(_take(raw, pos + 128, REPORT_SIZE, "the QE report"))
-    qe_report_signature = _take(raw, pos + 512, 64, "the QE report signature")
-    (auth_len,) = struct.unpack("<H", _take(raw, pos + 576, 2, "the QE auth data length"))
-    qe_auth_data = _take(raw, pos + 578, auth_len, "the QE auth data")
+    signature = take_bytes(raw, pos, 64, "the quote signature")
+    attestation_key = take_bytes(raw, pos + 64, 64, "the attestation key")
+    qe_report = parse_enclave_report(take_bytes(raw, pos + 128, REPORT_SIZE, "the QE report"))
+    qe_report_signature = take_bytes(raw, pos + 512, 64, "the QE report signature")
+    (auth_len,) = struct.unpack("<H", take_bytes(raw, pos + 576, 2, "the QE auth data length"))
+    qe_auth_data = take_bytes(raw, pos + 578, auth_len, "the QE auth data")
     cpos = pos + 578 + auth_len
-    cert_data_type, cert_size = struct.unpack("<HI", _take(raw, cpos, 6, "the certification data header"))
-    cert_data = _take(raw, cpos + 6, cert_size, "the certification data")
+    cert_data_type, cert_size = struct.unpack("<HI", take_bytes(raw, cpos, 6, "the certification data header"))
+    cert_data = take_bytes(raw, cpos + 6, cert_size, "the certification data")
     if cpos + 6 + cert_size != len(raw):
         fail(
             PREFIX,
@@ -420,11 +426,11 @@ def _oid_value_pairs(content: bytes) -> dict[str, tuple[int, bytes]]:
     return pairs
 
 
-def parse_pck_extension(cert: x509.Certificate) -> PckExtension:
+def parse_pck_extension(cert: x509.Certificate, *, prefix: str = PREFIX) -> PckExtension:
     """Decode extension 1.2.840.113741.1.13.1 (``sgx_pck_extension_malformed``)."""
     value = raw_extension(cert, OID_SGX_EXTENSION)
     if value is None:
-        fail(PREFIX, "pck_extension_malformed", "PCK certificate has no SGX extension")
+        fail(prefix, "pck_extension_malformed", "PCK certificate has no SGX extension")
     try:
         tag, content = der_single(value)
         _expect(tag, TAG_SEQUENCE, "SGX extension")
@@ -459,7 +465,7 @@ def parse_pck_extension(cert: x509.Certificate) -> PckExtension:
             sgx_type=der_integer(scontent),
         )
     except DerError as exc:
-        fail(PREFIX, "pck_extension_malformed", f"SGX extension: {exc}")
+        fail(prefix, "pck_extension_malformed", f"SGX extension: {exc}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,12 +479,14 @@ class PckChain:
     extension: PckExtension
 
 
-def verify_pck_chain(cert_data: bytes, *, root: x509.Certificate, now: datetime) -> PckChain:
+def verify_pck_chain(
+    cert_data: bytes, *, root: x509.Certificate, now: datetime, prefix: str = PREFIX
+) -> PckChain:
     """Steps 2-3: the PCK chain from the certification data, verified to ``root``."""
-    certs = load_canonical_pem_chain(cert_data, prefix=PREFIX, what="pck_chain_malformed")
+    certs = load_canonical_pem_chain(cert_data, prefix=prefix, what="pck_chain_malformed")
     if len(certs) != 3:
         fail(
-            PREFIX,
+            prefix,
             "pck_chain_length",
             f"PCK chain must hold 3 certificates, got {len(certs)}",
             count=len(certs),
@@ -486,7 +494,7 @@ def verify_pck_chain(cert_data: bytes, *, root: x509.Certificate, now: datetime)
     leaf, ca, anchor = certs
     if common_name(leaf.subject) != PCK_LEAF_CN or common_name(ca.subject) not in PCK_CA_CNS:
         fail(
-            PREFIX,
+            prefix,
             "pck_chain_unexpected_subject",
             "PCK chain subjects are not Intel's PCK profile",
             leaf=leaf.subject.rfc4514_string(),
@@ -498,35 +506,51 @@ def verify_pck_chain(cert_data: bytes, *, root: x509.Certificate, now: datetime)
         trusted=[root],
         now=now,
         scheme=SignatureScheme.ECDSA_P256_SHA256,
-        prefix=PREFIX,
+        prefix=prefix,
     )
-    key = ec_public_key(leaf, ec.SECP256R1, prefix=PREFIX, reason="pck_key_type", what="PCK certificate")
-    return PckChain(leaf=leaf, ca=ca, root=anchor, key=key, extension=parse_pck_extension(leaf))
+    key = ec_public_key(leaf, ec.SECP256R1, prefix=prefix, reason="pck_key_type", what="PCK certificate")
+    return PckChain(leaf=leaf, ca=ca, root=anchor, key=key, extension=parse_pck_extension(leaf, prefix=prefix))
+
+
+def verify_qe_report(
+    qe_report: SgxEnclaveReport,
+    qe_report_signature: bytes,
+    attestation_key: bytes,
+    qe_auth_data: bytes,
+    pck_key: ec.EllipticCurvePublicKey,
+    *,
+    prefix: str = PREFIX,
+) -> None:
+    """Steps 4-5: the PCK key signed the QE report, which binds the attestation key."""
+    if not verify_raw_ecdsa(pck_key, p256_signature(qe_report_signature), qe_report.raw, hashes.SHA256()):
+        fail(prefix, "qe_report_signature", "QE report signature does not verify under the PCK key")
+    expected = hashlib.sha256(attestation_key + qe_auth_data).digest() + bytes(32)
+    if qe_report.report_data != expected:
+        fail(
+            prefix,
+            "qe_report_data_mismatch",
+            "QE report data does not bind the attestation key and QE auth data",
+            expected=expected.hex(),
+            actual=qe_report.report_data.hex(),
+        )
+
+
+def verify_attestation_signature(
+    attestation_key: bytes, signature: bytes, signed: bytes, *, prefix: str = PREFIX
+) -> None:
+    """Step 6: ``signature`` (raw ``r ‖ s``) over ``signed`` verifies under the attestation key."""
+    try:
+        att_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + attestation_key)
+    except CRYPTO_ERRORS:
+        fail(prefix, "attestation_key_invalid", "attestation key is not a P-256 point")
+    if not verify_raw_ecdsa(att_key, p256_signature(signature), signed, hashes.SHA256()):
+        fail(prefix, "quote_signature", "quote signature does not verify under the attestation key")
 
 
 def verify_quote_signatures(quote: SgxQuote, pck_key: ec.EllipticCurvePublicKey) -> None:
     """Steps 4-6: PCK → QE report → attestation key → quote."""
-    if not verify_raw_ecdsa(
-        pck_key, p256_signature(quote.qe_report_signature), quote.qe_report.raw, hashes.SHA256()
-    ):
-        fail(PREFIX, "qe_report_signature", "QE report signature does not verify under the PCK key")
-    expected = hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest() + bytes(32)
-    if quote.qe_report.report_data != expected:
-        fail(
-            PREFIX,
-            "qe_report_data_mismatch",
-            "QE report data does not bind the attestation key and QE auth data",
-            expected=expected.hex(),
-            actual=quote.qe_report.report_data.hex(),
-        )
-    try:
-        att_key = ec.EllipticCurvePublicKey.from_encoded_point(
-            ec.SECP256R1(), b"\x04" + quote.attestation_key
-        )
-    except CRYPTO_ERRORS:
-        fail(PREFIX, "attestation_key_invalid", "attestation key is not a P-256 point")
-    if not verify_raw_ecdsa(att_key, p256_signature(quote.signature), quote.signed_bytes, hashes.SHA256()):
-        fail(PREFIX, "quote_signature", "quote signature does not verify under the attestation key")
+    verify_qe_report(quote.qe_report, quote.qe_report_signature, quote.attestation_key, quote.qe_auth_data, pck_key)
+    verify_attestation_signature(quote.attestation_key, quote.signature, quote.signed_bytes)
 
 
 # --------------------------------------------------------------------------- collateral
@@ -541,11 +565,38 @@ class TcbLevel:
     tcb_date: str
     status: str
     advisory_ids: tuple[str, ...]
+    tdx_components: tuple[int, ...] = ()
+    """TDX TCB component SVNs 1-16 (``tdxtcbcomponents``), in a TDX TCB info only."""
+
+
+@dataclass(frozen=True, slots=True)
+class QeTcbLevel:
+    """One TCB level of the quoting enclave's identity (or of a TDX module identity)."""
+
+    isvsvn: int
+    tcb_date: str
+    status: str
+    advisory_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TdxModuleIdentity:
+    """A TDX module's identity in a TDX TCB info: ``tdxModule`` or a ``tdxModuleIdentities`` entry."""
+
+    id: str
+    """``""`` for ``tdxModule``; ``"TDX_<major version, 2 hex digits>"`` for an identity entry."""
+    mrsigner: bytes
+    """48 bytes: the module signer's measurement (MRSIGNERSEAM)."""
+    attributes: bytes
+    """8 bytes: the expected SEAM attributes under the mask."""
+    attributes_mask: bytes
+    levels: tuple[QeTcbLevel, ...] = ()
+    """TCB levels by the module's ISVSVN (an identity entry only)."""
 
 
 @dataclass(frozen=True, slots=True)
 class TcbInfo:
-    """Intel's signed TCB info for one FMSPC (version 2 or 3, SGX)."""
+    """Intel's signed TCB info for one FMSPC (version 2 or 3 for SGX, version 3 for TDX)."""
 
     id: str
     version: int
@@ -556,16 +607,10 @@ class TcbInfo:
     tcb_type: int
     tcb_evaluation_data_number: int
     levels: tuple[TcbLevel, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class QeTcbLevel:
-    """One TCB level of the quoting enclave's identity."""
-
-    isvsvn: int
-    tcb_date: str
-    status: str
-    advisory_ids: tuple[str, ...]
+    tdx_module: TdxModuleIdentity | None = None
+    """``tdxModule``, in a TDX TCB info only."""
+    tdx_module_identities: tuple[TdxModuleIdentity, ...] = ()
+    """``tdxModuleIdentities``, in a TDX TCB info only (may be absent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -679,16 +724,53 @@ def _json_object(body: bytes, what: str) -> dict[str, Any]:
     return value
 
 
-def parse_tcb_info(body: bytes) -> TcbInfo:
-    """Decode a signed TCB info body (``sgx_tcb_info_malformed``)."""
+def _svn_list(obj: Mapping[str, Any], key: str) -> tuple[int, ...]:
+    comps = _field(obj, key, list)
+    if len(comps) != _TCB_COMPONENTS:
+        raise _Malformed(f"{key} must list 16 components")
+    return tuple(_svn(_field(c, "svn", int), 0xFF, "svn") for c in comps)
+
+
+def _module_identity(obj: Mapping[str, Any], *, with_levels: bool) -> TdxModuleIdentity:
+    levels: list[QeTcbLevel] = []
+    if with_levels:
+        for level in _field(obj, "tcbLevels", list):
+            status = _field(level, "tcbStatus", str)
+            if status not in QE_TCB_STATUSES:
+                raise _Malformed(f"unknown TDX module TCB status {status!r}")
+            levels.append(
+                QeTcbLevel(
+                    isvsvn=_svn(_field(_field(level, "tcb", dict), "isvsvn", int), 0xFF, "isvsvn"),
+                    tcb_date=_field(level, "tcbDate", str),
+                    status=status,
+                    advisory_ids=_advisories(level),
+                )
+            )
+    return TdxModuleIdentity(
+        id=_field(obj, "id", str) if with_levels else "",
+        mrsigner=_hex_field(obj, "mrsigner", 48),
+        attributes=_hex_field(obj, "attributes", 8),
+        attributes_mask=_hex_field(obj, "attributesMask", 8),
+        levels=tuple(levels),
+    )
+
+
+def parse_tcb_info(body: bytes, *, prefix: str = PREFIX, tee: str = "SGX") -> TcbInfo:
+    """Decode a signed TCB info body (``sgx_tcb_info_malformed``).
+
+    ``tee`` is the id the TCB info must carry: ``"SGX"`` (version 2 or 3) or ``"TDX"``
+    (version 3, with ``tdxtcbcomponents`` in every level, ``tdxModule`` and optionally
+    ``tdxModuleIdentities``).
+    """
+    tdx = tee == "TDX"
     try:
         obj = _json_object(body, "TCB info")
         version = _field(obj, "version", int)
-        if version not in (2, 3):
-            raise _Malformed(f"TCB info version {version} is not 2 or 3")
+        if version not in ((3,) if tdx else (2, 3)):
+            raise _Malformed(f"TCB info version {version} is not {'3' if tdx else '2 or 3'}")
         ident = _field(obj, "id", str) if version == 3 else "SGX"
-        if ident != "SGX":
-            raise _Malformed(f"TCB info id {ident!r} is not SGX")
+        if ident != tee:
+            raise _Malformed(f"TCB info id {ident!r} is not {tee}")
         tcb_type = _field(obj, "tcbType", int)
         if tcb_type != 0:
             raise _Malformed(f"TCB type {tcb_type} is not 0")
@@ -696,10 +778,7 @@ def parse_tcb_info(body: bytes) -> TcbInfo:
         for level in _field(obj, "tcbLevels", list):
             tcb = _field(level, "tcb", dict)
             if version == 3:
-                comps = _field(tcb, "sgxtcbcomponents", list)
-                if len(comps) != _TCB_COMPONENTS:
-                    raise _Malformed("sgxtcbcomponents must list 16 components")
-                svns = tuple(_svn(_field(c, "svn", int), 0xFF, "svn") for c in comps)
+                svns = _svn_list(tcb, "sgxtcbcomponents")
             else:
                 svns = tuple(
                     _svn(_field(tcb, f"sgxtcbcomp{i:02d}svn", int), 0xFF, "svn")
@@ -715,8 +794,15 @@ def parse_tcb_info(body: bytes) -> TcbInfo:
                     tcb_date=_field(level, "tcbDate", str),
                     status=status,
                     advisory_ids=_advisories(level),
+                    tdx_components=_svn_list(tcb, "tdxtcbcomponents") if tdx else (),
                 )
             )
+        module = _module_identity(_field(obj, "tdxModule", dict), with_levels=False) if tdx else None
+        identities = (
+            tuple(_module_identity(m, with_levels=True) for m in _field(obj, "tdxModuleIdentities", list))
+            if tdx and "tdxModuleIdentities" in obj
+            else ()
+        )
         return TcbInfo(
             id=ident,
             version=version,
@@ -727,21 +813,23 @@ def parse_tcb_info(body: bytes) -> TcbInfo:
             tcb_type=tcb_type,
             tcb_evaluation_data_number=_field(obj, "tcbEvaluationDataNumber", int),
             levels=tuple(levels),
+            tdx_module=module,
+            tdx_module_identities=identities,
         )
     except _Malformed as exc:
-        fail(PREFIX, "tcb_info_malformed", f"TCB info: {exc}")
+        fail(prefix, "tcb_info_malformed", f"TCB info: {exc}")
 
 
-def parse_qe_identity(body: bytes) -> QeIdentity:
-    """Decode a signed QE identity body (``sgx_qe_identity_malformed``)."""
+def parse_qe_identity(body: bytes, *, prefix: str = PREFIX, qe_id: str = "QE") -> QeIdentity:
+    """Decode a signed QE identity body (``sgx_qe_identity_malformed``); its id must be ``qe_id``."""
     try:
         obj = _json_object(body, "QE identity")
         version = _field(obj, "version", int)
         if version != 2:
             raise _Malformed(f"QE identity version {version} is not 2")
         ident = _field(obj, "id", str)
-        if ident != "QE":
-            raise _Malformed(f"enclave identity id {ident!r} is not QE")
+        if ident != qe_id:
+            raise _Malformed(f"enclave identity id {ident!r} is not {qe_id}")
         levels: list[QeTcbLevel] = []
         for level in _field(obj, "tcbLevels", list):
             status = _field(level, "tcbStatus", str)
@@ -771,7 +859,7 @@ def parse_qe_identity(body: bytes) -> QeIdentity:
             levels=tuple(levels),
         )
     except _Malformed as exc:
-        fail(PREFIX, "qe_identity_malformed", f"QE identity: {exc}")
+        fail(prefix, "qe_identity_malformed", f"QE identity: {exc}")
 
 
 def _load_crl(text: str) -> x509.CertificateRevocationList:
@@ -792,7 +880,7 @@ def _load_crl(text: str) -> x509.CertificateRevocationList:
     return crl
 
 
-def parse_collateral(data: bytes) -> SgxCollateral:
+def parse_collateral(data: bytes, *, prefix: str = PREFIX) -> SgxCollateral:
     """Decode the collateral JSON document (``sgx_collateral_malformed``).
 
     The document is an object whose string fields are: ``tcb_info`` and ``qe_identity``
@@ -802,7 +890,7 @@ def parse_collateral(data: bytes) -> SgxCollateral:
     """
     raw = bytes(data)
     if len(raw) > MAX_COLLATERAL_SIZE:
-        fail(PREFIX, "collateral_too_large", f"collateral exceeds {MAX_COLLATERAL_SIZE} bytes", size=len(raw))
+        fail(prefix, "collateral_too_large", f"collateral exceeds {MAX_COLLATERAL_SIZE} bytes", size=len(raw))
     try:
         obj = _json_object(raw, "collateral")
         fields = {key: _field(obj, key, str) for key in _COLLATERAL_KEYS}
@@ -816,22 +904,22 @@ def parse_collateral(data: bytes) -> SgxCollateral:
             for key in ("tcb_info_issuer_chain", "qe_identity_issuer_chain", "pck_crl_issuer_chain")
         }
     except (_Malformed, UnicodeEncodeError) as exc:
-        fail(PREFIX, "collateral_malformed", f"collateral: {exc}")
+        fail(prefix, "collateral_malformed", f"collateral: {exc}")
     return SgxCollateral(
         tcb_info_body=bodies["tcb_info"],
         tcb_info_signature=tcb_sig,
         tcb_info_chain=load_pem_certificates(
-            chains["tcb_info_issuer_chain"], prefix=PREFIX, what="collateral_malformed"
+            chains["tcb_info_issuer_chain"], prefix=prefix, what="collateral_malformed"
         ),
         qe_identity_body=bodies["qe_identity"],
         qe_identity_signature=qe_sig,
         qe_identity_chain=load_pem_certificates(
-            chains["qe_identity_issuer_chain"], prefix=PREFIX, what="collateral_malformed"
+            chains["qe_identity_issuer_chain"], prefix=prefix, what="collateral_malformed"
         ),
         root_ca_crl=root_ca_crl,
         pck_crl=pck_crl,
         pck_crl_issuer_chain=load_pem_certificates(
-            chains["pck_crl_issuer_chain"], prefix=PREFIX, what="collateral_malformed"
+            chains["pck_crl_issuer_chain"], prefix=prefix, what="collateral_malformed"
         ),
     )
 
@@ -844,15 +932,16 @@ def _verify_signed_body(
     root: x509.Certificate,
     now: datetime,
     what: str,
+    prefix: str = PREFIX,
 ) -> None:
     if len(chain) != 2:
         fail(
-            PREFIX, f"{what}_chain_length", f"{what} issuer chain must be signer then root", count=len(chain)
+            prefix, f"{what}_chain_length", f"{what} issuer chain must be signer then root", count=len(chain)
         )
     signer = chain[0]
     if common_name(signer.subject) != TCB_SIGNING_CN:
         fail(
-            PREFIX,
+            prefix,
             f"{what}_unexpected_signer",
             f"{what} signer is not {TCB_SIGNING_CN}",
             subject=signer.subject.rfc4514_string(),
@@ -863,22 +952,24 @@ def _verify_signed_body(
         trusted=[root],
         now=now,
         scheme=SignatureScheme.ECDSA_P256_SHA256,
-        prefix=PREFIX,
+        prefix=prefix,
     )
     try:
         key = signer.public_key()
     except CRYPTO_ERRORS:
-        fail(PREFIX, f"{what}_signature", f"{what} signer has an unsupported key")
+        fail(prefix, f"{what}_signature", f"{what} signer has an unsupported key")
     if not isinstance(key, ec.EllipticCurvePublicKey) or not verify_raw_ecdsa(
         key, p256_signature(signature), body, hashes.SHA256()
     ):
-        fail(PREFIX, f"{what}_signature", f"{what} signature does not verify")
+        fail(prefix, f"{what}_signature", f"{what} signature does not verify")
 
 
-def _check_window(issue: datetime, next_update: datetime, now: datetime, what: str) -> None:
+def _check_window(
+    issue: datetime, next_update: datetime, now: datetime, what: str, *, prefix: str = PREFIX
+) -> None:
     if now < issue:
         fail(
-            PREFIX,
+            prefix,
             f"{what}_not_yet_valid",
             f"{what} issued at {issue.isoformat()}, after now",
             issue_date=issue.isoformat(),
@@ -886,7 +977,7 @@ def _check_window(issue: datetime, next_update: datetime, now: datetime, what: s
         )
     if now > next_update:
         fail(
-            PREFIX,
+            prefix,
             f"{what}_expired",
             f"{what} expired at {next_update.isoformat()}",
             next_update=next_update.isoformat(),
@@ -895,12 +986,17 @@ def _check_window(issue: datetime, next_update: datetime, now: datetime, what: s
 
 
 def check_crl(
-    crl: x509.CertificateRevocationList, issuer: x509.Certificate, now: datetime, what: str
+    crl: x509.CertificateRevocationList,
+    issuer: x509.Certificate,
+    now: datetime,
+    what: str,
+    *,
+    prefix: str = PREFIX,
 ) -> None:
     """``crl`` is issued and signed (ECDSA P-256/SHA-256) by ``issuer`` and current at ``now``."""
     if crl.issuer != issuer.subject:
         fail(
-            PREFIX,
+            prefix,
             "crl_issuer_mismatch",
             f"{what} is not issued by {issuer.subject.rfc4514_string()}",
             crl=what,
@@ -908,7 +1004,7 @@ def check_crl(
     for ext in crl.extensions:
         if ext.critical:
             fail(
-                PREFIX,
+                prefix,
                 "crl_unsupported_extension",
                 f"{what} has a critical extension {ext.oid.dotted_string}",
                 crl=what,
@@ -916,29 +1012,31 @@ def check_crl(
     try:
         key = issuer.public_key()
     except CRYPTO_ERRORS:
-        fail(PREFIX, "crl_signature", f"{what} issuer has an unsupported key", crl=what)
+        fail(prefix, "crl_signature", f"{what} issuer has an unsupported key", crl=what)
     if crl.signature_algorithm_oid != SignatureAlgorithmOID.ECDSA_WITH_SHA256 or not isinstance(
         key, ec.EllipticCurvePublicKey
     ):
-        fail(PREFIX, "crl_signature", f"{what} is not signed with ECDSA P-256/SHA-256", crl=what)
+        fail(prefix, "crl_signature", f"{what} is not signed with ECDSA P-256/SHA-256", crl=what)
     try:
         key.verify(crl.signature, crl.tbs_certlist_bytes, ec.ECDSA(hashes.SHA256()))
     except CRYPTO_ERRORS:
-        fail(PREFIX, "crl_signature", f"{what} signature does not verify", crl=what)
+        fail(prefix, "crl_signature", f"{what} signature does not verify", crl=what)
     next_update = crl.next_update_utc
     if next_update is None:
-        fail(PREFIX, "crl_malformed", f"{what} has no nextUpdate", crl=what)
+        fail(prefix, "crl_malformed", f"{what} has no nextUpdate", crl=what)
     if now < crl.last_update_utc:
-        fail(PREFIX, "crl_not_yet_valid", f"{what} issued after now", crl=what)
+        fail(prefix, "crl_not_yet_valid", f"{what} issued after now", crl=what)
     if now > next_update:
-        fail(PREFIX, "crl_expired", f"{what} expired at {next_update.isoformat()}", crl=what)
+        fail(prefix, "crl_expired", f"{what} expired at {next_update.isoformat()}", crl=what)
 
 
-def check_not_revoked(crl: x509.CertificateRevocationList, cert: x509.Certificate, name: str) -> None:
+def check_not_revoked(
+    crl: x509.CertificateRevocationList, cert: x509.Certificate, name: str, *, prefix: str = PREFIX
+) -> None:
     """``cert``'s serial number is not on ``crl`` (``sgx_cert_revoked``)."""
     if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
         fail(
-            PREFIX,
+            prefix,
             "cert_revoked",
             f"{name} certificate is revoked",
             cert=name,
@@ -956,21 +1054,23 @@ def platform_tcb_level(pck: PckExtension, tcb_info: TcbInfo) -> TcbLevel:
     fail(PREFIX, "tcb_level_not_found", "the platform is below every TCB level", fmspc=pck.fmspc.hex())
 
 
-def check_qe_identity(qe_report: SgxEnclaveReport, identity: QeIdentity) -> QeTcbLevel:
+def check_qe_identity(
+    qe_report: SgxEnclaveReport, identity: QeIdentity, *, prefix: str = PREFIX
+) -> QeTcbLevel:
     """The QE report is Intel's QE; return its TCB level (``sgx_qe_identity_mismatch``)."""
     if qe_report.mrsigner != identity.mrsigner:
-        fail(PREFIX, "qe_identity_mismatch", "QE MRSIGNER is not Intel's", field="mrsigner")
+        fail(prefix, "qe_identity_mismatch", "QE MRSIGNER is not Intel's", field="mrsigner")
     if qe_report.isv_prod_id != identity.isvprodid:
-        fail(PREFIX, "qe_identity_mismatch", "QE ISVPRODID differs", field="isvprodid")
+        fail(prefix, "qe_identity_mismatch", "QE ISVPRODID differs", field="isvprodid")
     if qe_report.miscselect & identity.miscselect_mask != identity.miscselect:
-        fail(PREFIX, "qe_identity_mismatch", "QE MISCSELECT differs", field="miscselect")
+        fail(prefix, "qe_identity_mismatch", "QE MISCSELECT differs", field="miscselect")
     masked = bytes(a & m for a, m in zip(qe_report.attributes, identity.attributes_mask, strict=True))
     if masked != identity.attributes:
-        fail(PREFIX, "qe_identity_mismatch", "QE ATTRIBUTES differ", field="attributes")
+        fail(prefix, "qe_identity_mismatch", "QE ATTRIBUTES differ", field="attributes")
     for level in identity.levels:
         if qe_report.isv_svn >= level.isvsvn:
             return level
-    fail(PREFIX, "qe_tcb_level_not_found", "the QE is below every TCB level", isvsvn=qe_report.isv_svn)
+    fail(prefix, "qe_tcb_level_not_found", "the QE is below every TCB level", isvsvn=qe_report.isv_svn)
 
 
 def merge_tcb_status(platform: str, qe: str) -> str:
@@ -990,6 +1090,89 @@ def merge_tcb_status(platform: str, qe: str) -> str:
     return platform
 
 
+def verify_collateral_documents(
+    collateral: SgxCollateral,
+    pck: PckChain,
+    *,
+    root: x509.Certificate,
+    now: datetime,
+    prefix: str = PREFIX,
+    tee: str = "SGX",
+    qe_id: str = "QE",
+) -> tuple[TcbInfo, QeIdentity]:
+    """The part of step 7 SGX and TDX share: signatures, windows, CRLs, FMSPC and PCE-ID.
+
+    Returns the TCB info (whose id must be ``tee``) and the QE identity (id ``qe_id``),
+    both signed by Intel, current at ``now`` and for the PCK certificate's platform.
+    """
+    require_aware(now)
+    _verify_signed_body(
+        collateral.tcb_info_body,
+        collateral.tcb_info_signature,
+        collateral.tcb_info_chain,
+        root=root,
+        now=now,
+        what="tcb_info",
+        prefix=prefix,
+    )
+    tcb_info = parse_tcb_info(collateral.tcb_info_body, prefix=prefix, tee=tee)
+    _check_window(tcb_info.issue_date, tcb_info.next_update, now, "tcb_info", prefix=prefix)
+    _verify_signed_body(
+        collateral.qe_identity_body,
+        collateral.qe_identity_signature,
+        collateral.qe_identity_chain,
+        root=root,
+        now=now,
+        what="qe_identity",
+        prefix=prefix,
+    )
+    identity = parse_qe_identity(collateral.qe_identity_body, prefix=prefix, qe_id=qe_id)
+    _check_window(identity.issue_date, identity.next_update, now, "qe_identity", prefix=prefix)
+
+    # CRLs.  The PCK CRL's issuer chain must be the quote's own CA under the same root; the
+    # CRL is then checked with that CA's key.
+    issuer_chain = collateral.pck_crl_issuer_chain
+    if len(issuer_chain) != 2 or issuer_chain[0].public_bytes(
+        serialization.Encoding.DER
+    ) != pck.ca.public_bytes(serialization.Encoding.DER):
+        fail(prefix, "crl_issuer_mismatch", "PCK CRL issuer chain is not the quote's PCK CA and root")
+    verify_chain(
+        list(issuer_chain),
+        ["pck_ca", "root"],
+        trusted=[root],
+        now=now,
+        scheme=SignatureScheme.ECDSA_P256_SHA256,
+        prefix=prefix,
+    )
+    check_crl(collateral.root_ca_crl, root, now, "root_ca_crl", prefix=prefix)
+    check_crl(collateral.pck_crl, pck.ca, now, "pck_crl", prefix=prefix)
+    check_not_revoked(collateral.root_ca_crl, pck.ca, "pck_ca", prefix=prefix)
+    for cert in {
+        c.serial_number: c for c in collateral.tcb_info_chain[:1] + collateral.qe_identity_chain[:1]
+    }.values():
+        check_not_revoked(collateral.root_ca_crl, cert, "tcb_signing", prefix=prefix)
+    check_not_revoked(collateral.pck_crl, pck.leaf, "pck", prefix=prefix)
+
+    ext = pck.extension
+    if tcb_info.fmspc != ext.fmspc:
+        fail(
+            prefix,
+            "tcb_info_fmspc_mismatch",
+            "TCB info is for another FMSPC",
+            tcb_info=tcb_info.fmspc.hex(),
+            pck=ext.fmspc.hex(),
+        )
+    if tcb_info.pce_id != ext.pceid:
+        fail(
+            prefix,
+            "tcb_info_pceid_mismatch",
+            "TCB info is for another PCE",
+            tcb_info=tcb_info.pce_id.hex(),
+            pck=ext.pceid.hex(),
+        )
+    return tcb_info, identity
+
+
 def evaluate_collateral(
     collateral: SgxCollateral,
     quote: SgxQuote,
@@ -999,69 +1182,8 @@ def evaluate_collateral(
     now: datetime,
 ) -> CollateralResult:
     """Step 7: the collateral's signatures, windows, CRLs, and the TCB status at ``now``."""
-    require_aware(now)
-    _verify_signed_body(
-        collateral.tcb_info_body,
-        collateral.tcb_info_signature,
-        collateral.tcb_info_chain,
-        root=root,
-        now=now,
-        what="tcb_info",
-    )
-    tcb_info = parse_tcb_info(collateral.tcb_info_body)
-    _check_window(tcb_info.issue_date, tcb_info.next_update, now, "tcb_info")
-    _verify_signed_body(
-        collateral.qe_identity_body,
-        collateral.qe_identity_signature,
-        collateral.qe_identity_chain,
-        root=root,
-        now=now,
-        what="qe_identity",
-    )
-    identity = parse_qe_identity(collateral.qe_identity_body)
-    _check_window(identity.issue_date, identity.next_update, now, "qe_identity")
-
-    # CRLs.  The PCK CRL's issuer chain must be the quote's own CA under the same root; the
-    # CRL is then checked with that CA's key.
-    issuer_chain = collateral.pck_crl_issuer_chain
-    if len(issuer_chain) != 2 or issuer_chain[0].public_bytes(
-        serialization.Encoding.DER
-    ) != pck.ca.public_bytes(serialization.Encoding.DER):
-        fail(PREFIX, "crl_issuer_mismatch", "PCK CRL issuer chain is not the quote's PCK CA and root")
-    verify_chain(
-        list(issuer_chain),
-        ["pck_ca", "root"],
-        trusted=[root],
-        now=now,
-        scheme=SignatureScheme.ECDSA_P256_SHA256,
-        prefix=PREFIX,
-    )
-    check_crl(collateral.root_ca_crl, root, now, "root_ca_crl")
-    check_crl(collateral.pck_crl, pck.ca, now, "pck_crl")
-    check_not_revoked(collateral.root_ca_crl, pck.ca, "pck_ca")
-    for cert in {
-        c.serial_number: c for c in collateral.tcb_info_chain[:1] + collateral.qe_identity_chain[:1]
-    }.values():
-        check_not_revoked(collateral.root_ca_crl, cert, "tcb_signing")
-    check_not_revoked(collateral.pck_crl, pck.leaf, "pck")
-
+    tcb_info, identity = verify_collateral_documents(collateral, pck, root=root, now=now)
     ext = pck.extension
-    if tcb_info.fmspc != ext.fmspc:
-        fail(
-            PREFIX,
-            "tcb_info_fmspc_mismatch",
-            "TCB info is for another FMSPC",
-            tcb_info=tcb_info.fmspc.hex(),
-            pck=ext.fmspc.hex(),
-        )
-    if tcb_info.pce_id != ext.pceid:
-        fail(
-            PREFIX,
-            "tcb_info_pceid_mismatch",
-            "TCB info is for another PCE",
-            tcb_info=tcb_info.pce_id.hex(),
-            pck=ext.pceid.hex(),
-        )
     platform = platform_tcb_level(ext, tcb_info)
     qe_level = check_qe_identity(quote.qe_report, identity)
     advisories = list(platform.advisory_ids)
@@ -1213,6 +1335,7 @@ __all__ = [
     "SgxQuoteHeader",
     "SgxVerdict",
     "TcbInfo",
+    "TdxModuleIdentity",
     "check_crl",
     "check_not_revoked",
     "check_policy",
@@ -1220,12 +1343,17 @@ __all__ = [
     "evaluate_collateral",
     "merge_tcb_status",
     "parse_collateral",
+    "parse_enclave_report",
     "parse_pck_extension",
     "parse_qe_identity",
     "parse_quote",
     "parse_tcb_info",
     "platform_tcb_level",
+    "take_bytes",
+    "verify_attestation_signature",
+    "verify_collateral_documents",
     "verify_pck_chain",
+    "verify_qe_report",
     "verify_quote_signatures",
     "verify_sgx_quote",
 ]

@@ -27,6 +27,16 @@ def sgx(t: Path, quote: str = "sgx_quote.bin") -> list[str]:
             str(d / "sgx_quote_collateral.json"), "--now", NOW]
 
 
+TDX_NOW = "2025-07-19T10:00:34Z"  # inside the TDX vector's collateral windows (they end at 10:00:35Z)
+TDX_MRTD = "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7"
+
+
+def tdx(t: Path, quote: str = "tdx_quote.bin", now: str = TDX_NOW) -> list[str]:
+    d = t / "tee" / "sgx-dcap" / "tdx-v4_dcap-qvl"
+    return ["proofs", "verify", "--kind", "tdx", "--quote", str(d / quote), "--collateral",
+            str(d / "tdx_quote_collateral.json"), "--now", now]
+
+
 def g16(t: Path, vk: str, proof: str, public: str) -> list[str]:
     return ["proofs", "verify", "--kind", "groth16", "--vk", str(t / "groth16" / vk), "--proof",
             str(t / "groth16" / proof), "--public", str(t / "groth16" / public)]
@@ -64,6 +74,29 @@ def test_sgx_verdicts(vectors: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert rc == 1 and doc["reason"] == "sgx_quote_signature"
 
 
+def test_tdx_verdicts(vectors: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, doc, _ = run(tdx(vectors) + ["--mrtd", TDX_MRTD], capsys)
+    assert rc == 0 and doc["valid"] is True and doc["kind"] == "tdx"
+    fields = doc["fields"]
+    assert isinstance(fields, dict) and fields["kind"] == "tdx"
+    assert fields["tcb_status"] == "UpToDate"
+    assert fields["quote"]["report"]["mrtd"] == TDX_MRTD  # type: ignore[index]
+    assert fields["pck"]["fmspc"] == "b0c06f000000"  # type: ignore[index]
+    rc, doc, _ = run(tdx(vectors, quote="tdx_quote_tampered_mrtd.bin"), capsys)
+    assert rc == 1 and doc["reason"] == "tdx_quote_signature"
+    rc, doc, _ = run(tdx(vectors) + ["--mrtd", "00" * 48], capsys)
+    assert rc == 1 and doc["reason"] == "tdx_mrtd_not_allowed"
+    rc, doc, _ = run(tdx(vectors, now="2025-07-20T00:00:00Z"), capsys)
+    assert rc == 1 and str(doc["reason"]).startswith("tdx_") and str(doc["reason"]).endswith("_expired")
+    # an SGX quote is not a TDX quote
+    sgx_quote = vectors / "tee" / "sgx-dcap" / "sgx-v3_dcap-qvl" / "sgx_quote.bin"
+    rc, doc, _ = run(["proofs", "verify", "--kind", "tdx", "--quote", str(sgx_quote), "--now", TDX_NOW], capsys)
+    assert rc == 1 and doc["reason"] == "tdx_quote_unsupported_version"
+    assert main(tdx(vectors)) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("VALID tdx\n") and "  quote.report.debug: no\n" in out
+
+
 @pytest.mark.parametrize(("vk", "proof", "public", "valid"), [
     ("risc0_multiplier_1pub/verification_key.json", "risc0_multiplier_1pub/proof.json",
      "risc0_multiplier_1pub/public.json", True),
@@ -89,6 +122,8 @@ def test_usage_errors_exit_2_with_one_line(vectors: Path, tmp_path: Path) -> Non
         sgx(vectors)[:-1] + ["yesterday"],
         sgx(vectors)[:-1] + ["2025-07-01T00:00:00"],  # no zone
         ["proofs", "verify", "--kind", "sev-snp"],
+        tdx(vectors) + ["--mrtd", "abcd"],  # not 48 bytes
+        tdx(vectors)[:-1] + ["2025-07-19T10:00:34"],  # no zone
         ["proofs", "verify", "--kind", "nonsense"],
     ]
     for argv in cases:

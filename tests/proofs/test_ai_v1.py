@@ -227,7 +227,7 @@ def test_devnet_class_refused_off_devnet_chains() -> None:
 
 def test_unknown_attestation_class_refused() -> None:
     value = devnet_body().to_value()
-    for cls in ("tdx", "SEV-SNP", "", "devnet "):
+    for cls in ("TDX", "tdx-v5", "SEV-SNP", "", "devnet "):
         value[7] = [cls, b"evidence"]
         assert reason(seal(encode(value))) == "ai_attestation_class_unknown"
 
