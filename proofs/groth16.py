@@ -71,6 +71,31 @@ proof and inputs)``: two inputs get one key exactly when they denote the same
 (vk, proof, inputs) values, whatever their JSON spelling.  The cache also keeps, per
 verification key, the checked key and its ``e(alpha, beta)`` Miller loop, so later proofs
 for the same key skip that work.  A cache never changes a verdict, only how fast it comes.
+
+Backends
+--------
+Only the last step, the pairing equation, has two implementations (:data:`BACKENDS`):
+
+* ``"py_ecc"``: the reference and the default (:data:`DEFAULT_BACKEND`), pure Python,
+  about 0.7 s a proof;
+* ``"native"``: arkworks through the optional ``groth16py`` package (the ``native`` extra,
+  GPL-3.0, pinned to one version; docs/DEPENDENCIES.md), a few milliseconds, adapted in
+  :mod:`proofs.groth16_native`.
+
+Every rule above (parsing, ranges, on-curve, the G2 subgroup checks with py_ecc, counts) runs
+the same way for both, before the backend is asked anything, and the native backend only
+ever sees values re-encoded by this module; if the library refuses them the reference
+answers instead.  So the two give the same verdict and the same reason for every input, and
+validators may run either one (tests/proofs/test_groth16_native.py checks this).
+
+A caller chooses with ``backend=`` on :func:`verify_groth16`, :func:`verify_parsed` and
+:func:`groth16_verdict`, or once for everything that shares a cache with
+``Groth16Cache(backend=...)`` (the cache handed to ``capabilities.host_functions`` sets it
+for ``zk_verify``; the node still builds its cache with the default); an explicit argument
+wins over the cache's choice, and with neither the default is used.  ``"auto"`` means
+``"native"`` when ``groth16py`` is installed and ``"py_ecc"`` otherwise; naming
+``"native"`` where it is not installed is a ``ValueError`` (:func:`resolve_backend`).  The
+memo is shared by both backends: their outcomes are the same by construction.
 """
 
 from __future__ import annotations
@@ -88,6 +113,7 @@ from py_ecc import optimized_bn128 as bn
 from chain.codec import encode
 from chain.errors import InvalidProof
 from chain.hashing import H
+from proofs import groth16_native
 
 # --- constants ---------------------------------------------------------------------
 
@@ -130,6 +156,34 @@ G2Point: TypeAlias = tuple[tuple[int, int], tuple[int, int]] | None
 
 _B1 = bn.FQ(3)
 _B2 = bn.b2
+
+BACKENDS: Final[tuple[str, ...]] = ("py_ecc", "native")
+"""The pairing-check backends, reference first."""
+
+DEFAULT_BACKEND: Final[str] = "py_ecc"
+"""The backend used when a caller names none."""
+
+
+def native_available() -> bool:
+    """Whether the ``native`` backend can run here (``groth16py`` at its pinned version)."""
+    return groth16_native.AVAILABLE
+
+
+def resolve_backend(name: str | None) -> str:
+    """A backend name from :data:`BACKENDS` for ``name`` (``None``: the default; ``"auto"``:
+    native when installed, else py_ecc); ``ValueError`` for an unknown or unavailable one."""
+    if name is None:
+        return DEFAULT_BACKEND
+    if name == "auto":
+        return "native" if native_available() else "py_ecc"
+    if name not in BACKENDS:
+        raise ValueError(f"unknown Groth16 backend {name!r}; expected one of {BACKENDS} or 'auto'")
+    if name == "native" and not native_available():
+        raise ValueError(
+            f"Groth16 backend 'native' needs groth16py=={groth16_native.PINNED_VERSION} "
+            "(pip install 'cairn[native]')"
+        )
+    return name
 
 
 # --- parsed values -----------------------------------------------------------------
@@ -471,35 +525,98 @@ def _miller(q: _P2, p: _P1) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class PreparedVerifyingKey:
-    """A verifying key whose G2 points passed the subgroup check, with ``ML(alpha, beta)``."""
+    """A verifying key whose G2 points passed the subgroup check, ready for one backend."""
 
     vk: VerifyingKey
     """The key."""
     digest: bytes
     """``vk.digest()``."""
     alpha_beta: Any
-    """The Miller loop of ``e(alpha, beta)`` (an Fp¹² element, not yet exponentiated)."""
+    """The Miller loop of ``e(alpha, beta)`` (an Fp¹² element, not yet exponentiated); None
+    when the native verifier below is used instead."""
+    native: Any = None
+    """A ``groth16py.Verifier`` for this key (backend ``"native"``), or None: py_ecc."""
+
+    @property
+    def backend(self) -> str:
+        """The backend whose pairing check this prepared key runs."""
+        return "py_ecc" if self.native is None else "native"
 
 
-def prepare_verifying_key(vk: VerifyingKey) -> PreparedVerifyingKey:
-    """Check ``beta``, ``gamma``, ``delta`` are in G2 and precompute ``ML(alpha, beta)``."""
+def snarkjs_vk_json(vk: VerifyingKey) -> str:
+    """``vk`` re-encoded as canonical snarkjs ``verification_key.json`` text (no
+    ``vk_alphabeta_12``): what the native backend is given instead of the caller's JSON."""
+
+    def g1(point: G1Point) -> list[str]:
+        return ["0", "1", "0"] if point is None else [str(point[0]), str(point[1]), "1"]
+
+    def g2(point: G2Point) -> list[list[str]]:
+        if point is None:
+            return [["0", "0"], ["1", "0"], ["0", "0"]]
+        (x0, x1), (y0, y1) = point
+        return [[str(x0), str(x1)], [str(y0), str(y1)], ["1", "0"]]
+
+    doc = {
+        "protocol": "groth16",
+        "curve": "bn128",
+        "nPublic": vk.n_public,
+        "vk_alpha_1": g1(vk.alpha),
+        "vk_beta_2": g2(vk.beta),
+        "vk_gamma_2": g2(vk.gamma),
+        "vk_delta_2": g2(vk.delta),
+        "IC": [g1(p) for p in vk.ic],
+    }
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def proof_blob(proof: Proof) -> bytes:
+    """The 256-byte Ethereum layout ``A.x‖A.y‖B.x.c1‖B.x.c0‖B.y.c1‖B.y.c0‖C.x‖C.y`` of a
+    parsed proof whose points are not at infinity (the parser guarantees it)."""
+    if proof.a is None or proof.b is None or proof.c is None:
+        raise ValueError("proof_blob: a proof point is at infinity")
+    (x0, x1), (y0, y1) = proof.b
+    words = (proof.a[0], proof.a[1], x1, x0, y1, y0, proof.c[0], proof.c[1])
+    return b"".join(_int32(w) for w in words)
+
+
+def prepare_verifying_key(vk: VerifyingKey, backend: str | None = None) -> PreparedVerifyingKey:
+    """Check ``beta``, ``gamma``, ``delta`` are in G2 (with py_ecc, whatever the backend),
+    then precompute for ``backend``: ``ML(alpha, beta)`` for py_ecc, a native verifier for
+    ``"native"`` (falling back to py_ecc's form if the library refuses the key)."""
+    name = resolve_backend(backend)
     check_g2_subgroup(vk.beta, "vk_beta_2")
     check_g2_subgroup(vk.gamma, "vk_gamma_2")
     check_g2_subgroup(vk.delta, "vk_delta_2")
-    return PreparedVerifyingKey(
-        vk=vk, digest=vk.digest(), alpha_beta=_miller(_to_p2(vk.beta), _to_p1(vk.alpha))
-    )
+    digest = vk.digest()
+    if name == "native":
+        verifier = groth16_native.load_verifier(snarkjs_vk_json(vk))
+        if verifier is not None:
+            return PreparedVerifyingKey(vk=vk, digest=digest, alpha_beta=None, native=verifier)
+    return PreparedVerifyingKey(vk=vk, digest=digest, alpha_beta=_miller(_to_p2(vk.beta), _to_p1(vk.alpha)))
 
 
 def _pairing_check(pvk: PreparedVerifyingKey, proof: Proof, inputs: Sequence[int]) -> bool:
+    """The pairing equation with ``pvk``'s backend; py_ecc whenever the native one gives no answer."""
+    if pvk.native is not None:
+        answer = groth16_native.pairing_check(pvk.native, proof_blob(proof), inputs)
+        if answer is not None:
+            return answer
+    return _reference_pairing_check(pvk, proof, inputs)
+
+
+def _reference_pairing_check(pvk: PreparedVerifyingKey, proof: Proof, inputs: Sequence[int]) -> bool:
+    """The py_ecc reference: four Miller loops and one final exponentiation."""
     vk = pvk.vk
+    alpha_beta = pvk.alpha_beta
+    if alpha_beta is None:
+        alpha_beta = _miller(_to_p2(vk.beta), _to_p1(vk.alpha))
     vk_x = _to_p1(vk.ic[0])
     for value, point in zip(inputs, vk.ic[1:], strict=True):
         if value and point is not None:
             vk_x = bn.add(vk_x, bn.multiply(_to_p1(point), value))
     product = (
         _miller(_to_p2(proof.b), bn.neg(_to_p1(proof.a)))
-        * pvk.alpha_beta
+        * alpha_beta
         * _miller(_to_p2(vk.gamma), vk_x)
         * _miller(_to_p2(vk.delta), _to_p1(proof.c))
     )
@@ -520,13 +637,19 @@ class Groth16Cache:
     pure function it never changes a verdict, so one instance may be shared by every
     consumer in a process (block verification, ``zk_verify``, the mempool).  Not
     thread-safe: use it from one thread (the node's trio loop).
+
+    ``backend`` (see the module docstring, "Backends") is the pairing backend of every
+    verification that uses this cache without naming one; ``"auto"`` picks native when it is
+    installed.  The outcome memo is shared by both backends, prepared keys are per backend.
     """
 
-    __slots__ = ("_keys", "_results", "hits", "max_entries", "max_keys", "misses")
+    __slots__ = ("_keys", "_results", "backend", "hits", "max_entries", "max_keys", "misses")
 
-    def __init__(self, max_entries: int = 4096, max_keys: int = 64) -> None:
+    def __init__(self, max_entries: int = 4096, max_keys: int = 64, *, backend: str | None = None) -> None:
         if max_entries < 1 or max_keys < 1:
             raise ValueError("cache sizes must be positive")
+        self.backend = resolve_backend(backend)
+        """The backend used by verifications that name none."""
         self.max_entries = max_entries
         self.max_keys = max_keys
         self.hits = 0
@@ -534,7 +657,7 @@ class Groth16Cache:
         self.misses = 0
         """Lookups that ran the checks."""
         self._results: OrderedDict[bytes, _Outcome] = OrderedDict()
-        self._keys: OrderedDict[bytes, PreparedVerifyingKey] = OrderedDict()
+        self._keys: OrderedDict[tuple[str, bytes], PreparedVerifyingKey] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._results)
@@ -559,15 +682,17 @@ class Groth16Cache:
         while len(self._results) > self.max_entries:
             self._results.popitem(last=False)
 
-    def prepared(self, vk: VerifyingKey) -> PreparedVerifyingKey:
-        """The prepared form of ``vk``, computed once per key while it stays cached."""
-        digest = vk.digest()
-        pvk = self._keys.get(digest)
+    def prepared(self, vk: VerifyingKey, backend: str | None = None) -> PreparedVerifyingKey:
+        """The prepared form of ``vk`` for ``backend`` (default: the cache's), computed once
+        per key and backend while it stays cached."""
+        name = self.backend if backend is None else resolve_backend(backend)
+        slot = (name, vk.digest())
+        pvk = self._keys.get(slot)
         if pvk is not None and pvk.vk == vk:
-            self._keys.move_to_end(digest)
+            self._keys.move_to_end(slot)
             return pvk
-        pvk = prepare_verifying_key(vk)
-        self._keys[digest] = pvk
+        pvk = prepare_verifying_key(vk, name)
+        self._keys[slot] = pvk
         while len(self._keys) > self.max_keys:
             self._keys.popitem(last=False)
         return pvk
@@ -588,11 +713,11 @@ def statement_key(vk: VerifyingKey, proof: Proof, inputs: Sequence[int]) -> byte
 
 
 def _run_checks(
-    vk: VerifyingKey, proof: Proof, inputs: Sequence[int], cache: Groth16Cache | None
+    vk: VerifyingKey, proof: Proof, inputs: Sequence[int], cache: Groth16Cache | None, backend: str
 ) -> _Outcome:
     try:
         check_g2_subgroup(proof.b, "pi_b")
-        pvk = cache.prepared(vk) if cache is not None else prepare_verifying_key(vk)
+        pvk = cache.prepared(vk, backend) if cache is not None else prepare_verifying_key(vk, backend)
     except InvalidProof as exc:
         return (False, exc.reason)
     if _pairing_check(pvk, proof, inputs):
@@ -601,9 +726,15 @@ def _run_checks(
 
 
 def verify_parsed(
-    vk: VerifyingKey, proof: Proof, inputs: Sequence[int], *, cache: Groth16Cache | None = None
+    vk: VerifyingKey,
+    proof: Proof,
+    inputs: Sequence[int],
+    *,
+    cache: Groth16Cache | None = None,
+    backend: str | None = None,
 ) -> bool:
     """:func:`verify_groth16` on already-parsed values (same rules, same convention)."""
+    name = resolve_backend(backend if backend is not None else cache.backend if cache is not None else None)
     check_input_count(vk, inputs)
     for i, value in enumerate(inputs):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < CURVE_ORDER:
@@ -614,7 +745,7 @@ def verify_parsed(
         key = statement_key(vk, proof, inputs)
         outcome = cache.get(key)
     if outcome is None:
-        outcome = _run_checks(vk, proof, inputs, cache)
+        outcome = _run_checks(vk, proof, inputs, cache, name)
         if cache is not None:
             cache.put(key, outcome)
     valid, reason = outcome
@@ -629,18 +760,20 @@ def verify_groth16(
     public_json: JsonInput,
     *,
     cache: Groth16Cache | None = None,
+    backend: str | None = None,
 ) -> bool:
     """Verify a snarkjs Groth16 proof over BN254.
 
     Returns ``True`` when the proof verifies and ``False`` when it is well formed but the
     pairing check fails; raises ``InvalidProof(reason)`` when any input is malformed (see
     the module docstring for the rules and reasons).  With a ``cache``, a statement
-    verified before is answered without any curve arithmetic.
+    verified before is answered without any curve arithmetic.  ``backend`` picks the
+    pairing implementation (module docstring, "Backends"); it never changes the verdict.
     """
     vk = parse_verifying_key(vk_json)
     proof = parse_proof(proof_json)
     inputs = parse_public_inputs(public_json)
-    return verify_parsed(vk, proof, inputs, cache=cache)
+    return verify_parsed(vk, proof, inputs, cache=cache, backend=backend)
 
 
 def groth16_verdict(
@@ -649,6 +782,7 @@ def groth16_verdict(
     public_json: JsonInput,
     *,
     cache: Groth16Cache | None = None,
+    backend: str | None = None,
 ) -> Groth16Verdict:
     """One verdict for all outcomes: never raises for bad input, returns ``valid`` and ``reason``."""
     vk_digest: bytes | None = None
@@ -658,7 +792,7 @@ def groth16_verdict(
         vk_digest = vk.digest()
         proof = parse_proof(proof_json)
         inputs = parse_public_inputs(public_json)
-        valid = verify_parsed(vk, proof, inputs, cache=cache)
+        valid = verify_parsed(vk, proof, inputs, cache=cache, backend=backend)
     except InvalidProof as exc:
         return Groth16Verdict(valid=False, reason=exc.reason, public_inputs=inputs, vk_digest=vk_digest)
     return Groth16Verdict(
