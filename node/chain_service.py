@@ -28,6 +28,7 @@ from chain.vm.engine import CompiledStore
 from chain.vm.runtime import CallOutcome, ContractRuntime, ContractsModule
 from genesis.build import build_genesis, make_application
 from genesis.schema import Genesis
+from proofs.groth16 import Groth16Cache
 
 log = structlog.get_logger("cairn.chain")
 
@@ -44,12 +45,14 @@ class ChainService:
     """Opens (or initializes) the store for a genesis and tracks the head."""
 
     def __init__(self, store: BlockStore, genesis: Genesis, *,
-                 compiled_store: CompiledStore | None = None) -> None:
+                 compiled_store: CompiledStore | None = None, groth16_backend: str | None = None) -> None:
         self.store = store
         self.genesis = genesis
-        self.app: Application = make_application(genesis, compiled_store=compiled_store)
+        self.app: Application = make_application(genesis, compiled_store=compiled_store,
+                                                 groth16_cache=Groth16Cache(backend=groth16_backend))
         # Queries get a runtime (and wasmtime engine) of their own: see the module docstring.
-        self._query_runtime = contracts_runtime(make_application(genesis, compiled_store=compiled_store))
+        self._query_runtime = contracts_runtime(make_application(
+            genesis, compiled_store=compiled_store, groth16_cache=Groth16Cache(backend=groth16_backend)))
         stored = store.genesis_hash()
         if stored is None:
             out = build_genesis(genesis)

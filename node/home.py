@@ -25,6 +25,7 @@ from chain.onion import Onion
 from genesis.schema import Genesis, load_genesis
 from node.executor import DEFAULT_BUILD_GAS
 from node.limits import parse as parse_limits
+from proofs.groth16 import resolve_backend
 
 CONFIG_TEMPLATE = """\
 # Cairn node configuration
@@ -49,6 +50,11 @@ timeout_precommit_ms = 1000
 timeout_delta_ms = 500
 # Most gas a block this node proposes holds (at most the genesis block_gas_limit).
 build_gas_limit = {build_gas}
+
+[proofs]
+# Groth16 backend (zk_verify and zk envelopes): "py_ecc" (the reference), "native" (the
+# optional groth16py extra) or "auto" (native when installed). Both give the same verdicts.
+groth16_backend = "auto"
 
 [log]
 format = "console"   # or "json"
@@ -92,6 +98,8 @@ class NodeConfig:
     timeout_delta_ms: int = 500
     build_gas_limit: int = DEFAULT_BUILD_GAS
     """Most gas a block this node proposes holds (``node.executor``; capped by the genesis limit)."""
+    groth16_backend: str = "auto"
+    """``proofs.groth16`` backend: ``py_ecc``, ``native`` or ``auto`` (native when installed)."""
     limits: Mapping[str, Mapping[str, int | float]] = field(default_factory=dict)
     """Settings of ``node.limits`` given in ``config.toml``, by section (the rest keep their defaults)."""
 
@@ -189,6 +197,11 @@ class Home:
             unknown = sorted(set(cons) - CONSENSUS_KEYS) if isinstance(cons, dict) else ["(not a table)"]
             if unknown:
                 raise ValueError(f"consensus.{unknown[0]} is not a setting (known: {', '.join(sorted(CONSENSUS_KEYS))})")
+            proofs = doc.get("proofs", {})
+            if not isinstance(proofs, dict) or sorted(set(proofs) - {"groth16_backend"}):
+                raise ValueError("[proofs] takes only groth16_backend")
+            backend = str(proofs.get("groth16_backend", "auto"))
+            resolve_backend(backend)  # ValueError naming the choices, or a missing native package
             log = doc.get("log", {})
             p2p = doc.get("p2p", {})
             p2p_host, _, p2p_port = str(p2p.get("laddr", "127.0.0.1:26656")).rpartition(":")
@@ -206,6 +219,7 @@ class Home:
                 timeout_precommit_ms=int(cons.get("timeout_precommit_ms", 1000)),
                 timeout_delta_ms=int(cons.get("timeout_delta_ms", 500)),
                 build_gas_limit=int(cons.get("build_gas_limit", DEFAULT_BUILD_GAS)),
+                groth16_backend=backend,
                 rpc_host=host or "127.0.0.1",
                 rpc_port=int(port),
                 min_block_interval=float(cons.get("min_block_interval", 0.2)),

@@ -76,7 +76,8 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
     try:
         # Compiled contracts survive restarts; LevelDB's lock makes this node the cache's only writer.
         wasm_cache = WasmCache(Path(data_dir) / WASM_CACHE_DIR)
-        chain = ChainService(BlockStore(kv), genesis, compiled_store=wasm_cache)
+        chain = ChainService(BlockStore(kv), genesis, compiled_store=wasm_cache,
+                             groth16_backend=config.groth16_backend)
         limits = config.limits
         mempool = Mempool(chain.app, chain.account, **limits.get("mempool", {}))  # type: ignore[arg-type]
         proofs = ProofPool(chain.chain_id, chain.head_state, **limits.get("proofpool", {}))  # type: ignore[arg-type]

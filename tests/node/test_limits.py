@@ -61,6 +61,7 @@ async def test_a_per_sender_cap_set_in_config_is_the_one_the_running_node_enforc
     ("[evidence]\nmax_items = -1\n", "evidence.max_items must be an integer >= 0"),
     ("mempool = 5\n", "[mempool] must be a table"),
     ("[consensus]\nbuild_gas = 5\n", "consensus.build_gas is not a setting"),
+    ("[proofs]\nbackend = \"native\"\n", "[proofs] takes only groth16_backend"),
 ])
 def test_a_bad_setting_is_a_home_error_naming_it(tmp_path: Path, text: str, named: str) -> None:
     home = _home(tmp_path, text)
@@ -75,3 +76,16 @@ def test_every_section_has_settings_and_the_template_names_real_ones() -> None:
     assert known["mempool"]["max_txs_per_sender"] == 10_000
     assert known["evidence"]["max_items"] == 64
     assert known["proofpool"] == {"max_proofs": 1024, "max_bytes": 64 * 1024 * 1024}
+
+
+def test_the_groth16_backend_is_a_setting(tmp_path: Path) -> None:
+    """``[proofs] groth16_backend`` (the template writes ``auto``) picks ``proofs.groth16``'s backend."""
+    home = _home(tmp_path, "")
+    assert home.load_config().groth16_backend == "auto"
+    template = home.config_file.read_text()
+    for value in ("py_ecc", "native"):  # make test installs the native extra (the dev extra pins it)
+        home.config_file.write_text(template.replace('groth16_backend = "auto"', f'groth16_backend = "{value}"'))
+        assert home.load_config().groth16_backend == value
+    home.config_file.write_text(template.replace('groth16_backend = "auto"', 'groth16_backend = "fast"'))
+    with pytest.raises(HomeError, match="unknown Groth16 backend 'fast'"):
+        home.load_config()
