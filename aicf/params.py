@@ -141,11 +141,19 @@ class AttestationParams:
 
     ``devnet_*`` is the software signer of ``proofs.devnet``: refused on any chain whose id is
     not a devnet's, whatever this says.  Keys and measurements are hex strings in genesis.
+    The allowlists (and the vendor roots shipped in ``genesis/certs``) are copied into state at
+    genesis (``aicf.attestation``, version 0), where governance can change them.
     """
 
     devnet_enabled: bool = False
     devnet_signers: tuple[str, ...] = ()
     devnet_measurements: tuple[str, ...] = ()
+    sevsnp_measurements: tuple[str, ...] = ()
+    """SEV-SNP launch measurements (48 bytes, hex) allowed at genesis; empty accepts any."""
+    sgx_mrenclaves: tuple[str, ...] = ()
+    """SGX MRENCLAVEs (32 bytes, hex) allowed at genesis; empty accepts any."""
+    tdx_mrtds: tuple[str, ...] = ()
+    """TDX MRTDs (48 bytes, hex) allowed at genesis; empty accepts any."""
 
     def devnet(self) -> DevnetAttestationConfig:
         """The ``proofs.devnet`` configuration (``InvalidGenesis`` for a bad hex key)."""
@@ -155,6 +163,16 @@ class AttestationParams:
         except (ValueError, TypeError) as exc:
             raise InvalidGenesis(f"aicf.attestation: {exc}", field="aicf.attestation") from None
         return DevnetAttestationConfig(self.devnet_enabled, signers, measurements)
+
+
+@dataclass(frozen=True, slots=True)
+class GovernanceParams:
+    """The key set that may change the attestation policy in state (``aicf.attestation``)."""
+
+    keys: tuple[str, ...] = ()
+    """Ed25519 public keys (hex); none: the policy genesis sets is final."""
+    threshold: int = 0
+    """Distinct keys that must sign a change (at least 1 when keys are named)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,3 +192,4 @@ class AicfParams:
     health: HealthParams = field(default_factory=HealthParams)
     slashing: SlashingParams = field(default_factory=SlashingParams)
     attestation: AttestationParams = field(default_factory=AttestationParams)
+    governance: GovernanceParams = field(default_factory=GovernanceParams)

@@ -19,7 +19,8 @@ before it stores or relays anything):
 
 **Verification** of the attributed envelope, which spends its nullifier whatever the outcome.
 The proof type must be the job's (``AI_V1`` for AI jobs, ``QUANTUM_V1`` for quantum), the
-body must pass its verifier (``proofs.registry``: attestation, binding, traps, Groth16), and
+body must pass its verifier (``proofs.registry``: attestation, binding, traps, Groth16; the
+roots and allowlists are the attestation policy in state, ``aicf.attestation``), and
 an AI body must be for this job: its ``model`` is the requested one (``ai_model_mismatch``)
 and its ``input_digest`` the job's request digest (``ai_input_mismatch``).  A body that fails
 is a **failed proof**: it stays in the block, ends the provider's lease as ``failed`` (a
@@ -60,6 +61,7 @@ from aicf.store import (
     save_provider,
     spend_nullifier,
 )
+from aicf.txs import attestation_rules
 from capabilities.host import ESCROW_ADDRESS
 from capabilities.records import (
     AiRequest,
@@ -145,10 +147,11 @@ def _verify(state: StateDB, att: Attributed, env: BlockEnv, pc: ProofContext) ->
             task_id=job.task_id, provider=envelope.provider, circuit=request.circuit.encode(), shots=request.shots,
             assign_beacon=bytes(att.lease.assign_beacon), reveal_beacon=att.lease.reveal_beacon,
             committed_root=att.lease.commit_root), params=pc.params.quantum)
+    ai_config, devnet = attestation_rules(state, pc.ai_config, pc.params)
     ctx = VerifyContext(
         chain_id=pc.chain_id, registry=REGISTRY, provider_pubkey=lambda _: att.provider.pubkey,
-        policy=pc.params.pricing, now=env.time_ms // 1000, devnet=pc.params.attestation.devnet(),
-        type_config={ProofType.AI_V1: pc.ai_config, ProofType.QUANTUM_V1: quantum},
+        policy=pc.params.pricing, now=env.time_ms // 1000, devnet=devnet,
+        type_config={ProofType.AI_V1: ai_config, ProofType.QUANTUM_V1: quantum},
     )
     verifier = REGISTRY.get(envelope.type_id)
     assert verifier is not None

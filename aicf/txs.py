@@ -13,6 +13,7 @@ invalid, like any bad payload)::
     provider_unjail    []
     quantum_commit     [task_id, root]          root: the Merkle root of every slot histogram
     job_revoke         [task_id]
+    attestation_policy [policy, [[governance pubkey, signature], ...]]   (``aicf.attestation``)
 
 Execution rules; each refusal fails the transaction with a receipt whose reason starts with
 the stable word given here:
@@ -23,7 +24,8 @@ the stable word given here:
   max_leases_cap`` (``max_leases_too_high``); the attestation verifies under genesis's trust
   anchors and allowlists at block time, and its report data binds this provider on this
   chain: ``report_data[0:32] = H("cairn/provider-attest/v1", encode([chain_id, address]))``
-  (``attestation_invalid: <verifier reason>``).  The stake moves to the module account
+  (``attestation_invalid: <verifier reason>``).  The roots and allowlists are the attestation
+  policy in state (``aicf.attestation``), the rest of the configuration genesis's.  The stake moves to the module account
   ``aicf/stake``; the provider joins the lanes it serves.
 * ``provider_heartbeat``: from a registered provider (``unknown_provider``); stores the
   telemetry and moves ``lease_deadline`` to ``h + lease_blocks``, renewing every lease it holds.
@@ -34,6 +36,9 @@ the stable word given here:
   (``still_jailed``).
 * ``quantum_commit``: from the provider holding an open lease on that quantum job
   (``not_leased``), once (``already_committed``).  The beacon of the next block opens its traps.
+* ``attestation_policy``: a new attestation policy signed by the governance keys genesis names
+  (``aicf.attestation``: ``no_governance``, ``stale_version``, ``not_enough_signatures``,
+  ``bad_policy``).
 * ``job_revoke``: by the job's origin (``not_origin``) while it is queued or backing off
   (``not_revocable``): the whole escrow returns to the requester.
 """
@@ -44,6 +49,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from aicf.attestation import AttestationPolicy, count_signers, decode_policy_payload, load_policy, save_policy
 from aicf.jobs import refund
 from aicf.params import AicfParams
 from aicf.records import ACTIVE, BACKOFF, QUEUED, REVOKED, STAKE_ADDRESS, UNBONDING, ProviderRecord, Telemetry
@@ -63,6 +69,7 @@ from chain.module import Event, TxContext, TxFailed, TxKind
 from chain.state import StateDB
 from chain.types import Hash32
 from proofs.ai import AiVerifyConfig, Attestation, decode_attestation, verify_attestation
+from proofs.devnet import DevnetAttestationConfig
 
 ATTEST_TAG = b"cairn/provider-attest/v1"
 MAX_NAME = 64
@@ -159,10 +166,10 @@ class ProviderRegister(_Kind):
         if max_leases > params.max_leases_cap:
             raise fail("max_leases_too_high", f"max_leases {max_leases} above {params.max_leases_cap}")
         expected = registration_report_data(self.chain_id, ctx.sender)
+        config, devnet = attestation_rules(state, self.ai_config, self.params)
         try:
             report_data = verify_attestation(p.attestation, chain_id=self.chain_id, now=ctx.env.time_ms // 1000,
-                                             config=self.ai_config, devnet=self.params.attestation.devnet(),
-                                             expected_report_data=expected)
+                                             config=config, devnet=devnet, expected_report_data=expected)
         except InvalidProof as exc:
             raise fail("attestation_invalid", exc.reason) from None
         if bytes(report_data[:32]) != expected[:32]:
@@ -289,9 +296,47 @@ class JobRevoke(_Kind):
         ctx.events.append(Event("aicf", "job_revoked", (("task_id", bytes(task_id)), ("refund", amount))))
 
 
+class AttestationPolicyUpdate(_Kind):
+    name = "attestation_policy"
+
+    def decode_payload(self, value: Any) -> tuple[AttestationPolicy, tuple[tuple[bytes, bytes], ...]]:
+        return decode_policy_payload(value)
+
+    def execute(self, state: StateDB, ctx: TxContext,
+                p: tuple[AttestationPolicy, tuple[tuple[bytes, bytes], ...]]) -> None:
+        ctx.gas.charge(AICF_TX_GAS + 5_000 * len(p[1]))
+        policy, signatures = p
+        g = self.params.governance
+        if not g.keys:
+            raise fail("no_governance", "genesis names no governance keys: the attestation policy is final")
+        current = load_policy(state)
+        version = -1 if current is None else current.version
+        if policy.version != version + 1:
+            raise fail("stale_version", f"the policy is at version {version}; a change carries {version + 1}")
+        keys = frozenset(bytes.fromhex(k) for k in g.keys)
+        signed = count_signers(self.chain_id, policy, signatures, keys)
+        if signed < g.threshold:
+            raise fail("not_enough_signatures", f"{signed} of the {g.threshold} governance signatures needed")
+        if not policy.roots_are_certificates():
+            raise fail("bad_policy", "a vendor root is not a DER certificate")
+        save_policy(state, policy)
+        ctx.events.append(Event("aicf", "attestation_policy", (("version", policy.version), ("signers", signed))))
+
+
+def attestation_rules(state: StateDB, base: AiVerifyConfig,
+                      params: AicfParams) -> tuple[AiVerifyConfig, DevnetAttestationConfig]:
+    """The AI_V1 configuration and devnet rules in force: the policy in state over genesis's base."""
+    devnet = params.attestation.devnet()
+    policy = load_policy(state)
+    if policy is None:  # a state written before the policy existed (tests that build state by hand)
+        return base, devnet
+    return policy.ai_config(base), policy.devnet(devnet)
+
+
 def tx_kinds(chain_id: str, params: AicfParams, ai_config: AiVerifyConfig) -> Mapping[str, TxKind]:
     kinds: list[TxKind] = [k(chain_id, params, ai_config) for k in (
-        ProviderRegister, ProviderHeartbeat, ProviderUnbond, ProviderUnjail, QuantumCommit, JobRevoke)]
+        ProviderRegister, ProviderHeartbeat, ProviderUnbond, ProviderUnjail, QuantumCommit, JobRevoke,
+        AttestationPolicyUpdate)]
     return {k.name: k for k in kinds}
 
 

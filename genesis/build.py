@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aicf.attestation import AttestationPolicy, save_policy
 from aicf.module import FUND_ADDRESS, AicfModule
 from capabilities.module import contracts_module
 from chain.apply import Application
@@ -31,7 +32,7 @@ from chain.vm.engine import CompiledStore
 from chain.vm.runtime import store_beacon
 from genesis.fields import dump_dataclass
 from genesis.schema import Genesis
-from genesis.trust import ai_verify_config
+from genesis.trust import ai_verify_config, amd_arks, intel_sgx_root
 from proofs.groth16 import Groth16Cache
 
 
@@ -50,6 +51,14 @@ def make_application(genesis: Genesis, *, compiled_store: CompiledStore | None =
                                  compiled_store=compiled_store, groth16_cache=groth16_cache)
     aicf = AicfModule(genesis.chain_id, genesis.aicf, genesis.capabilities, ai_verify_config())
     return Application.compose(genesis.chain_id, genesis.params, [contracts, aicf], slash_to=FUND_ADDRESS)
+
+
+def genesis_policy(genesis: Genesis) -> AttestationPolicy:
+    """Version 0 of the attestation policy: the shipped vendor roots and genesis's allowlists."""
+    a = genesis.aicf.attestation
+    hexes = lambda values: tuple(bytes.fromhex(v) for v in values)  # noqa: E731 - validated by the schema
+    return AttestationPolicy(0, tuple(amd_arks().values()), intel_sgx_root(), hexes(a.sevsnp_measurements),
+                             hexes(a.sgx_mrenclaves), hexes(a.tdx_mrtds), hexes(a.devnet_measurements))
 
 
 def validator_set(genesis: Genesis) -> ValidatorSet:
@@ -77,6 +86,7 @@ def build_genesis(genesis: Genesis) -> GenesisOutput:
     state.set(state_key("param", b"chain"), genesis.params.encode())
     state.set(state_key("param", b"aicf"), encode(dump_dataclass(genesis.aicf)))
     state.set(state_key("param", b"capabilities"), encode(dump_dataclass(genesis.capabilities)))
+    save_policy(state, genesis_policy(genesis))
     store_beacon(state, genesis_beacon(genesis))
     commit = state.commit()
     empty = Hash32(merkle_root(()))

@@ -226,12 +226,32 @@ def _check_aicf(chain_id: str, a: AicfParams, caps: CapabilityParams) -> None:
         raise fail("aicf.leases.retry_budget", "must be at most 64")
     if a.matcher.max_concurrent_tasks_per_provider > a.providers.max_leases_cap:
         raise fail("aicf.matcher.max_concurrent_tasks_per_provider", "above aicf.providers.max_leases_cap")
+    for name, size in (("sevsnp_measurements", 48), ("sgx_mrenclaves", 32), ("tdx_mrtds", 48),
+                       ("devnet_measurements", 32)):
+        for i, value in enumerate(getattr(a.attestation, name)):
+            if not _is_hex(value, size):
+                raise fail(f"aicf.attestation.{name}[{i}]", f"expected {2 * size} hex digits")
+    g = a.governance
+    for i, key in enumerate(g.keys):
+        if not _is_hex(key, 32):
+            raise fail(f"aicf.governance.keys[{i}]", "expected 64 hex digits (an Ed25519 public key)")
+    if len(set(g.keys)) != len(g.keys):
+        raise fail("aicf.governance.keys", "a key is listed twice")
+    if (g.keys and not 1 <= g.threshold <= len(g.keys)) or (not g.keys and g.threshold):
+        raise fail("aicf.governance.threshold", "must be between 1 and the number of keys (0 without keys)")
     for i, (address, _) in enumerate(a.queue.tiers):
         try:
             if len(bytes.fromhex(address)) != 20:
                 raise ValueError
         except ValueError:
             raise fail(f"aicf.queue.tiers[{i}]", "expected a 40-hex-digit address") from None
+
+
+def _is_hex(value: str, size: int) -> bool:
+    try:
+        return len(bytes.fromhex(value)) == size
+    except ValueError:
+        return False
 
 
 def load_genesis(text: str | bytes) -> Genesis:

@@ -14,7 +14,8 @@ from.  Amounts are decimal strings, addresses bech32, hashes and bytes hex.
 ``state.getProof`` with a ``kind`` proves any record a light client may ask about against the header's
 ``state_root``: ``kind`` ``provider`` (id an address), ``job`` (the AICF's job record, with
 its leases), ``receipt`` (the capability ``JobReceipt``), ``request`` (the request bytes) or
-``result`` (the ``ResultRecord``), id a task id.  The proof is the sparse Merkle proof of
+``result`` (the ``ResultRecord``), id a task id; ``attestation_policy`` (the vendor roots and
+allowlists in force, ``aicf.attestation``) takes no id.  The proof is the sparse Merkle proof of
 the record's key (present or absent) — the same format ``state.getProof`` gives for accounts.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aicf.attestation import POLICY_KEY
 from aicf.health import eligible, health
 from aicf.params import AicfParams
 from aicf.records import OPEN_STATES, AicfJob, ProviderRecord, job_record_key, provider_key
@@ -47,7 +49,7 @@ from node.rpc.views import address_param, header_json
 
 MAX_PAGE = 100
 MAX_SCAN = 1_000
-RECORD_KINDS = ("account", "provider", "job", "receipt", "request", "result")
+RECORD_KINDS = ("account", "provider", "job", "receipt", "request", "result", "attestation_policy")
 
 
 def provider_json(r: ProviderRecord, height: int, params: AicfParams, prefix: str) -> dict[str, Any]:
@@ -247,7 +249,9 @@ class AicfRpc:
         kind = p.str("kind", max_len=16)
         if kind not in RECORD_KINDS:
             raise InvalidParams(f"param 'kind' must be one of {', '.join(RECORD_KINDS)}")
-        if kind in ("account", "provider"):
+        if kind == "attestation_policy":  # one record: no id
+            key = POLICY_KEY
+        elif kind in ("account", "provider"):
             address = address_param(p, self.prefix, "id")
             key = account_key(address) if kind == "account" else provider_key(address)
         else:

@@ -14,6 +14,7 @@ from typing import Any
 
 import trio
 
+from aicf.attestation import AttestationPolicy
 from aicf.records import AicfJob, ProviderRecord, decode_record
 from capabilities.abi import encode_args
 from capabilities.records import JobReceipt, ResultRecord, output_digest_of
@@ -133,6 +134,10 @@ async def test_a_job_through_the_rpc(rpc: Rpc, samples: dict[str, bytes], tmp_pa
     assert absent["value"] is None
     root = decode_header(absent["header"]).state_root
     assert verify_proof(root, bytes.fromhex(absent["key"]), None, SmtProof.decode(bytes.fromhex(absent["proof"])))
+
+    policy = decode_record(AttestationPolicy, _proved(await rpc.call("state.getProof",
+                                                                     {"kind": "attestation_policy"})))
+    assert policy.version == 0 and policy.intel_root and policy.amd_arks
 
     # bad params
     assert (await rpc.error("aicf.getJob", {"task_id": "zz"}))["code"] == INVALID_PARAMS
