@@ -246,7 +246,7 @@ class AicfRpc:
                 "height": self.chain.head.height}
 
     async def record_proof(self, p: Params) -> Any:
-        kind = p.str("kind", max_len=16)
+        kind = p.str("kind", max_len=32)
         if kind not in RECORD_KINDS:
             raise InvalidParams(f"param 'kind' must be one of {', '.join(RECORD_KINDS)}")
         if kind == "attestation_policy":  # one record: no id
