@@ -23,6 +23,9 @@ each with the anchor its ratio is taken against:
 * SGX ``verify_sgx_quote`` with the collateral JSON: anchor 15·p2 — the PCK chain (3), the
   QE report and quote signatures (2), TCB info and QE identity each with its signer chain
   (2·3), the PCK CRL issuer chain (2) and the two CRLs (2);
+* TDX ``verify_tdx_quote`` (dcap-qvl's TDX v4 quote with its collateral, at a time inside
+  the collateral's window): the same anchor 15·p2 — the same chain, signatures and
+  collateral, with TDX's TCB info and TD QE identity;
 * devnet ``verify_devnet_attestation`` of an encoded report: anchor p4;
 * QUANTUM_V1 ``verify_quantum_result`` of an honest job (the 12-qubit, depth-20 circuit of
   ``tests/proofs/test_quantum_verify.py``, 1000 shots, 16 trap slots, 8 opened): anchor p6;
@@ -66,9 +69,12 @@ from proofs.groth16 import Groth16Cache, parse_verifying_key, verify_groth16
 from proofs.quantum.qasm import parse_qasm
 from proofs.quantum.verify import QuantumContext, QuantumParams, make_plan, verify_quantum_result
 from proofs.tee import SevSnpPolicy, SgxPolicy, verify_sevsnp, verify_sgx_quote
+from proofs.tee.tdx import TdxPolicy, verify_tdx_quote
 
 TESTDATA = Path(__file__).resolve().parents[1] / "tests" / "vectors"
 NOW = datetime(2025, 7, 1, tzinfo=UTC)
+TDX_NOW = datetime(2025, 7, 19, 10, 0, 34, tzinfo=UTC)
+"""Inside the TDX vector's collateral window (tests/vectors/README.md)."""
 SAMPLES = int(os.environ.get("BENCH_PROOFS_SAMPLES", "7"))
 BATCH_S = float(os.environ.get("BENCH_PROOFS_BATCH_S", "0.1"))
 
@@ -195,6 +201,20 @@ def sgx_case() -> tuple[Case, str | None]:
     return repeat(run), status
 
 
+def tdx_case() -> tuple[Case, str | None]:
+    d = ("tee", "sgx-dcap", "tdx-v4_dcap-qvl")
+    quote = _read(*d, "tdx_quote.bin")
+    collateral = _read(*d, "tdx_quote_collateral.json")
+    root = intel_sgx_root()
+    policy = TdxPolicy()
+
+    def run() -> object:
+        return verify_tdx_quote(quote, trusted_root=root, now=TDX_NOW, policy=policy, collateral=collateral)
+
+    status = verify_tdx_quote(quote, trusted_root=root, now=TDX_NOW, policy=policy, collateral=collateral).tcb_status
+    return repeat(run), status
+
+
 def devnet_case() -> Case:
     signer = DevnetSigner.from_seed(H(b"bench/devnet-signer", b""))
     config = DevnetAttestationConfig(enabled=True, signers=(signer.public_key,))
@@ -286,7 +306,9 @@ def main() -> None:
     cases = raw_cases()
     q_verify, q_sim, q_desc = quantum_cases()
     sgx, sgx_status = sgx_case()
+    tdx, tdx_status = tdx_case()
     cases |= {
+        "tdx": tdx,
         "sim": q_sim,
         "sevsnp": sevsnp_case(),
         "sgx": sgx,
@@ -314,6 +336,8 @@ def main() -> None:
     sgx_anchor = SGX_P256_VERIFIES * t["p256"]
     print(f"SGX quote + collateral verify                         {_ms(t['sgx'])}   anchor {SGX_P256_VERIFIES}*p2 = "
           f"{sgx_anchor * 1e3:.3f} ms   ratio {t['sgx'] / sgx_anchor:.2f}   (TCB status {sgx_status})")
+    print(f"TDX quote v4 + collateral verify                      {_ms(t['tdx'])}   anchor {SGX_P256_VERIFIES}*p2 = "
+          f"{sgx_anchor * 1e3:.3f} ms   ratio {t['tdx'] / sgx_anchor:.2f}   (TCB status {tdx_status})")
     print(f"devnet attestation verify                             {_ms(t['devnet'])}   anchor p4   ratio "
           f"{t['devnet'] / t['ed25519']:.2f}")
     print(f"quantum trap verify                                   {_ms(t['quantum'])}   anchor p6   ratio "
