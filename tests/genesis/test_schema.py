@@ -85,6 +85,11 @@ _DELETE = object()
         (["aicf", "attestation", "devnet_signers"], ["zz"], "aicf.attestation"),
         (["capabilities", "max_shots"], 20_001, "capabilities.max_shots"),
         (["aicf", "queue", "tiers"], [["cairn1notanaddress", 5]], "aicf.queue.tiers[0]"),
+        (["aicf", "governance"], {"keys": ["ab" * 32], "threshold": 0}, "aicf.governance.threshold"),
+        (["aicf", "governance"], {"keys": ["ab" * 32], "threshold": 2}, "aicf.governance.threshold"),
+        (["aicf", "governance"], {"keys": ["ab"], "threshold": 1}, "aicf.governance.keys[0]"),
+        (["aicf", "governance"], {"keys": ["ab" * 32, "ab" * 32], "threshold": 1}, "aicf.governance.keys"),
+        (["aicf", "attestation", "sgx_mrenclaves"], ["00" * 31], "aicf.attestation.sgx_mrenclaves[0]"),
         (["extra"], 1, "extra"),
     ],
 )
