@@ -290,24 +290,83 @@ def parse_enclave_report(raw: bytes) -> SgxEnclaveReport:
     )
 
 
+def check_quote_header(head: bytes, *, version: int, tee_type: int, prefix: str = PREFIX) -> None:
+    """The header rules every DCAP quote shares: ``version``, ECDSA P-256 attestation key,
+    ``tee_type`` (0 SGX, 0x81 TDX) and Intel's QE vendor id (the first 48 bytes of ``head``)."""
+    got_version, att_key_type, got_tee = struct.unpack_from("<HHI", head, 0)
+    if got_version != version:
+        fail(prefix, "quote_unsupported_version", f"quote version {got_version} is not {version}",
+             version=got_version)
+    if att_key_type != ATT_KEY_TYPE_ECDSA_P256:
+        fail(
+            prefix,
+            "quote_unsupported_key_type",
+            f"attestation key type {att_key_type} is not ECDSA P-256",
+            att_key_type=att_key_type,
+        )
+    if got_tee != tee_type:
+        name = "SGX" if tee_type == TEE_TYPE_SGX else "TDX"
+        fail(prefix, "quote_unsupported_tee_type", f"tee type {got_tee:#x} is not {name}", tee_type=got_tee)
+    if head[12:28] != INTEL_QE_VENDOR_ID:
+        fail(
+            prefix,
+            "quote_unsupported_qe_vendor",
+            "quoting enclave vendor is not Intel",
+            qe_vendor_id=head[12:28].hex(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QeCertification:
+    """The QE report, its signature, the QE auth data and the PCK chain that end every quote."""
+
+    qe_report: SgxEnclaveReport
+    qe_report_signature: bytes
+    qe_auth_data: bytes
+    cert_data_type: int
+    cert_data: bytes
+
+
+def parse_qe_certification(buf: bytes, pos: int, *, prefix: str = PREFIX) -> QeCertification:
+    """From ``pos`` to the end of ``buf``: ``QE report (384) ‖ QE report signature (64) ‖ u16
+    auth length ‖ auth data ‖ u16 type ‖ u32 size ‖ certification data``, the data ending
+    exactly at ``len(buf)`` (``quote_trailing_bytes``) and of type 5, the PCK chain in PEM
+    (``quote_unsupported_cert_data``).  A quote v3 holds it in its signature data, a TDX quote
+    v4 inside its type-6 certification data."""
+    qe_report = parse_enclave_report(take_bytes(buf, pos, REPORT_SIZE, "the QE report", prefix))
+    qe_report_signature = take_bytes(buf, pos + REPORT_SIZE, 64, "the QE report signature", prefix)
+    apos = pos + REPORT_SIZE + 64
+    (auth_len,) = struct.unpack("<H", take_bytes(buf, apos, 2, "the QE auth data length", prefix))
+    qe_auth_data = take_bytes(buf, apos + 2, auth_len, "the QE auth data", prefix)
+    cpos = apos + 2 + auth_len
+    cert_data_type, cert_size = struct.unpack("<HI", take_bytes(buf, cpos, 6, "the certification data header",
+                                                                prefix))
+    cert_data = take_bytes(buf, cpos + 6, cert_size, "the certification data", prefix)
+    if cpos + 6 + cert_size != len(buf):
+        fail(
+            prefix,
+            "quote_trailing_bytes",
+            "bytes after the certification data",
+            extra=len(buf) - (cpos + 6 + cert_size),
+        )
+    if cert_data_type != CERT_DATA_PCK_CHAIN_PEM:
+        fail(
+            prefix,
+            "quote_unsupported_cert_data",
+            f"certification data type {cert_data_type} is not 5",
+            cert_data_type=cert_data_type,
+        )
+    return QeCertification(qe_report, qe_report_signature, qe_auth_data, cert_data_type, cert_data)
+
+
 def parse_quote(data: bytes) -> SgxQuote:
     """Decode a quote; refuse what is not a well-formed v3 ECDSA P-256 quote (step 1)."""
     raw = bytes(data)
     if len(raw) > MAX_QUOTE_SIZE:
         fail(PREFIX, "quote_too_large", f"quote of {len(raw)} bytes exceeds {MAX_QUOTE_SIZE}", size=len(raw))
     head = take_bytes(raw, 0, HEADER_SIZE, "the header")
+    check_quote_header(head, version=QUOTE_VERSION, tee_type=TEE_TYPE_SGX)
     version, att_key_type, tee_type, qe_svn, pce_svn = struct.unpack_from("<HHIHH", head, 0)
-    if version != QUOTE_VERSION:
-        fail(PREFIX, "quote_unsupported_version", f"quote version {version} is not 3", version=version)
-    if att_key_type != ATT_KEY_TYPE_ECDSA_P256:
-        fail(
-            PREFIX,
-            "quote_unsupported_key_type",
-            f"attestation key type {att_key_type} is not ECDSA P-256",
-            att_key_type=att_key_type,
-        )
-    if tee_type != TEE_TYPE_SGX:
-        fail(PREFIX, "quote_unsupported_tee_type", f"tee type {tee_type:#x} is not SGX", tee_type=tee_type)
     header = SgxQuoteHeader(
         version=version,
         att_key_type=att_key_type,
@@ -317,13 +376,6 @@ def parse_quote(data: bytes) -> SgxQuote:
         qe_vendor_id=head[12:28],
         user_data=head[28:48],
     )
-    if header.qe_vendor_id != INTEL_QE_VENDOR_ID:
-        fail(
-            PREFIX,
-            "quote_unsupported_qe_vendor",
-            "quoting enclave vendor is not Intel",
-            qe_vendor_id=header.qe_vendor_id.hex(),
-        )
     report = parse_enclave_report(take_bytes(raw, HEADER_SIZE, REPORT_SIZE, "the report body"))
     (sig_len,) = struct.unpack("<I", take_bytes(raw, QUOTE_BODY_SIZE, 4, "the signature data length"))
     pos = QUOTE_BODY_SIZE + 4
@@ -345,37 +397,17 @@ def parse_quote(data: bytes) -> SgxQuote:
         )
     signature = take_bytes(raw, pos, 64, "the quote signature")
     attestation_key = take_bytes(raw, pos + 64, 64, "the attestation key")
-    qe_report = parse_enclave_report(take_bytes(raw, pos + 128, REPORT_SIZE, "the QE report"))
-    qe_report_signature = take_bytes(raw, pos + 512, 64, "the QE report signature")
-    (auth_len,) = struct.unpack("<H", take_bytes(raw, pos + 576, 2, "the QE auth data length"))
-    qe_auth_data = take_bytes(raw, pos + 578, auth_len, "the QE auth data")
-    cpos = pos + 578 + auth_len
-    cert_data_type, cert_size = struct.unpack("<HI", take_bytes(raw, cpos, 6, "the certification data header"))
-    cert_data = take_bytes(raw, cpos + 6, cert_size, "the certification data")
-    if cpos + 6 + cert_size != len(raw):
-        fail(
-            PREFIX,
-            "quote_trailing_bytes",
-            "bytes after the certification data",
-            extra=len(raw) - (cpos + 6 + cert_size),
-        )
-    if cert_data_type != CERT_DATA_PCK_CHAIN_PEM:
-        fail(
-            PREFIX,
-            "quote_unsupported_cert_data",
-            f"certification data type {cert_data_type} is not 5",
-            cert_data_type=cert_data_type,
-        )
+    qe = parse_qe_certification(raw, pos + 128)
     return SgxQuote(
         header=header,
         report=report,
         signature=signature,
         attestation_key=attestation_key,
-        qe_report=qe_report,
-        qe_report_signature=qe_report_signature,
-        qe_auth_data=qe_auth_data,
-        cert_data_type=cert_data_type,
-        cert_data=cert_data,
+        qe_report=qe.qe_report,
+        qe_report_signature=qe.qe_report_signature,
+        qe_auth_data=qe.qe_auth_data,
+        cert_data_type=qe.cert_data_type,
+        cert_data=qe.cert_data,
         raw=raw,
     )
 

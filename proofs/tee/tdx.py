@@ -81,13 +81,9 @@ from cryptography import x509
 
 from chain.errors import InvalidProof
 from proofs.tee.sgx import (
-    ATT_KEY_TYPE_ECDSA_P256,
-    CERT_DATA_PCK_CHAIN_PEM,
     DEFAULT_ACCEPTED_TCB_STATUSES,
     HEADER_SIZE,
-    INTEL_QE_VENDOR_ID,
     MAX_QUOTE_SIZE,
-    REPORT_SIZE,
     PckChain,
     PckExtension,
     QeTcbLevel,
@@ -96,9 +92,10 @@ from proofs.tee.sgx import (
     TcbInfo,
     TcbLevel,
     check_qe_identity,
+    check_quote_header,
     merge_tcb_status,
     parse_collateral,
-    parse_enclave_report,
+    parse_qe_certification,
     take_bytes,
     verify_attestation_signature,
     verify_collateral_documents,
@@ -237,18 +234,8 @@ def parse_tdx_quote(data: bytes) -> TdxQuote:
     if len(raw) > MAX_QUOTE_SIZE:
         fail(PREFIX, "quote_too_large", f"quote of {len(raw)} bytes exceeds {MAX_QUOTE_SIZE}", size=len(raw))
     head = _take_tdx(raw, 0, HEADER_SIZE, "the header")
+    check_quote_header(head, version=QUOTE_VERSION, tee_type=TEE_TYPE_TDX, prefix=PREFIX)
     version, att_key_type, tee_type = struct.unpack_from("<HHI", head, 0)
-    if version != QUOTE_VERSION:
-        fail(PREFIX, "quote_unsupported_version", f"quote version {version} is not 4", version=version)
-    if att_key_type != ATT_KEY_TYPE_ECDSA_P256:
-        fail(
-            PREFIX,
-            "quote_unsupported_key_type",
-            f"attestation key type {att_key_type} is not ECDSA P-256",
-            att_key_type=att_key_type,
-        )
-    if tee_type != TEE_TYPE_TDX:
-        fail(PREFIX, "quote_unsupported_tee_type", f"tee type {tee_type:#x} is not TDX", tee_type=tee_type)
     header = TdxQuoteHeader(
         version=version,
         att_key_type=att_key_type,
@@ -257,13 +244,6 @@ def parse_tdx_quote(data: bytes) -> TdxQuote:
         qe_vendor_id=head[12:28],
         user_data=head[28:48],
     )
-    if header.qe_vendor_id != INTEL_QE_VENDOR_ID:
-        fail(
-            PREFIX,
-            "quote_unsupported_qe_vendor",
-            "quoting enclave vendor is not Intel",
-            qe_vendor_id=header.qe_vendor_id.hex(),
-        )
     report = parse_td_report(_take_tdx(raw, HEADER_SIZE, TD_REPORT_SIZE, "the TD report"))
     (sig_len,) = struct.unpack("<I", _take_tdx(raw, QUOTE_BODY_SIZE, 4, "the signature data length"))
     pos = QUOTE_BODY_SIZE + 4
@@ -298,40 +278,17 @@ def parse_tdx_quote(data: bytes) -> TdxQuote:
             "bytes after the certification data inside the signature data",
             extra=len(sig) - (opos + outer_size),
         )
-    qe_report = parse_enclave_report(_take_tdx(sig, opos, REPORT_SIZE, "the QE report"))
-    qe_report_signature = _take_tdx(sig, opos + REPORT_SIZE, 64, "the QE report signature")
-    apos = opos + REPORT_SIZE + 64
-    (auth_len,) = struct.unpack("<H", _take_tdx(sig, apos, 2, "the QE auth data length"))
-    qe_auth_data = _take_tdx(sig, apos + 2, auth_len, "the QE auth data")
-    cpos = apos + 2 + auth_len
-    cert_data_type, cert_size = struct.unpack(
-        "<HI", _take_tdx(sig, cpos, 6, "the PCK certification data header")
-    )
-    cert_data = _take_tdx(sig, cpos + 6, cert_size, "the PCK certification data")
-    if cpos + 6 + cert_size != len(sig):
-        fail(
-            PREFIX,
-            "quote_trailing_bytes",
-            "bytes after the PCK certification data",
-            extra=len(sig) - (cpos + 6 + cert_size),
-        )
-    if cert_data_type != CERT_DATA_PCK_CHAIN_PEM:
-        fail(
-            PREFIX,
-            "quote_unsupported_cert_data",
-            f"inner certification data type {cert_data_type} is not 5",
-            cert_data_type=cert_data_type,
-        )
+    qe = parse_qe_certification(sig, opos, prefix=PREFIX)
     return TdxQuote(
         header=header,
         report=report,
         signature=signature,
         attestation_key=attestation_key,
-        qe_report=qe_report,
-        qe_report_signature=qe_report_signature,
-        qe_auth_data=qe_auth_data,
-        cert_data_type=cert_data_type,
-        cert_data=cert_data,
+        qe_report=qe.qe_report,
+        qe_report_signature=qe.qe_report_signature,
+        qe_auth_data=qe.qe_auth_data,
+        cert_data_type=qe.cert_data_type,
+        cert_data=qe.cert_data,
         raw=raw,
     )
 
