@@ -38,6 +38,7 @@ from typing import Any
 
 from cryptography import x509
 
+from aicf.params import AicfParams
 from aicf.records import decode_record, encode_record
 from chain.codec import expect_array, expect_bytes, expect_int
 from chain.errors import DecodeError, ErrorCode
@@ -163,3 +164,13 @@ def count_signers(chain_id: str, policy: AttestationPolicy, signatures: tuple[tu
     digest = policy_digest(chain_id, policy)
     good = {pk for pk, sig in signatures if pk in governance and verify_signature(pk, sig, digest)}
     return len(good)
+
+
+def attestation_rules(state: StateDB, base: AiVerifyConfig,
+                      params: AicfParams) -> tuple[AiVerifyConfig, DevnetAttestationConfig]:
+    """The AI_V1 configuration and devnet rules in force: the policy in state over genesis's base."""
+    devnet = params.attestation.devnet()
+    policy = load_policy(state)
+    if policy is None:  # a state written before the policy existed (tests that build state by hand)
+        return base, devnet
+    return policy.ai_config(base), policy.devnet(devnet)

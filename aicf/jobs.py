@@ -49,6 +49,7 @@ from aicf.health import eligible
 from aicf.matcher import select
 from aicf.params import BPS, AicfParams
 from aicf.records import (
+    ANY_DEVICE,
     BACKOFF,
     EXPIRED,
     LEASED,
@@ -61,6 +62,7 @@ from aicf.records import (
     Lease,
     ProviderRecord,
     QueueEntry,
+    lane,
 )
 from aicf.store import (
     active_lanes,
@@ -94,9 +96,9 @@ from chain.types import Address, Hash32
 def lane_of(request: AiRequest | QuantumRequest) -> str:
     """``"ai/<model>"``, or ``"quantum/<device>"`` (``opts["device"]``, default ``any``)."""
     if isinstance(request, AiRequest):
-        return f"ai/{request.model}"
-    device = request.opts.get("device", "any")
-    return f"quantum/{device if isinstance(device, str) and device else 'any'}"
+        return lane("ai", request.model)
+    device = request.opts.get("device")
+    return lane("quantum", device if isinstance(device, str) and device else ANY_DEVICE)
 
 
 def _allow(value: object) -> tuple[Address, ...]:
@@ -158,8 +160,8 @@ def intake(state: StateDB, env: BlockEnv, params: AicfParams, caps: CapabilityPa
         queued.setdefault(job.lane, []).append(QueueEntry(job.priority, job.enqueue_height, job.task_id))
         schedule(state, job.deadline, "sla", job.task_id)
         events.append(_event("job_queued", job, ("lane", job.lane)))
-    for lane, entries in sorted(queued.items()):
-        enqueue(state, lane, *entries)
+    for lane_name, entries in sorted(queued.items()):
+        enqueue(state, lane_name, *entries)
     return events
 
 

@@ -74,6 +74,15 @@ UNBONDING = "unbonding"
 # --- records -----------------------------------------------------------------------------
 
 
+ANY_DEVICE = "any"
+"""The device of a quantum job that names none; every quantum provider serves it."""
+
+
+def lane(kind: str, name: str) -> str:
+    """``"<kind>/<model or device>"``: the one spelling of a lane's name (module docstring)."""
+    return f"{kind}/{name}"
+
+
 @dataclass(frozen=True, slots=True)
 class Telemetry:
     """What the last heartbeat reported."""
@@ -129,10 +138,10 @@ class ProviderRecord:
     """The latest faults (at most ``MAX_FAULTS``)."""
 
     def lanes(self) -> tuple[str, ...]:
-        """The lanes it serves."""
-        out = [f"ai/{m}" for m in self.models] if "ai" in self.kinds else []
+        """The lanes it serves: each model's AI lane; for quantum, ``any`` and each device."""
+        out = [lane("ai", m) for m in self.models] if "ai" in self.kinds else []
         if "quantum" in self.kinds:
-            out += ["quantum/any", *(f"quantum/{d}" for d in self.devices)]
+            out += [lane("quantum", ANY_DEVICE), *(lane("quantum", d) for d in self.devices)]
         return tuple(sorted(set(out)))
 
 

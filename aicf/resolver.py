@@ -50,6 +50,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from aicf.attestation import attestation_rules
 from aicf.jobs import end_lease, expire, refund, requeue
 from aicf.params import AicfParams
 from aicf.records import FUND_ADDRESS, LEASED, RESOLVED, AicfJob, Lease, ProviderRecord, WorkEntry
@@ -61,7 +62,6 @@ from aicf.store import (
     save_provider,
     spend_nullifier,
 )
-from aicf.txs import attestation_rules
 from capabilities.host import ESCROW_ADDRESS
 from capabilities.records import (
     AiRequest,

@@ -159,13 +159,3 @@ def nullifier_used(state: StateDB, nullifier: bytes) -> bool:
 
 def spend_nullifier(state: StateDB, nullifier: bytes) -> None:
     state.set(nullifier_key(nullifier), b"\x01")
-
-
-class UsedNullifiers:
-    """``proofs.registry.VerifyContext.used_nullifiers`` as a view of state."""
-
-    def __init__(self, state: StateDB) -> None:
-        self._state = state
-
-    def __contains__(self, nullifier: object) -> bool:
-        return isinstance(nullifier, bytes) and len(nullifier) == 32 and nullifier_used(self._state, nullifier)

@@ -49,7 +49,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aicf.attestation import AttestationPolicy, count_signers, decode_policy_payload, load_policy, save_policy
+from aicf.attestation import (
+    AttestationPolicy,
+    attestation_rules,
+    count_signers,
+    decode_policy_payload,
+    load_policy,
+    save_policy,
+)
 from aicf.jobs import refund
 from aicf.params import AicfParams
 from aicf.records import ACTIVE, BACKOFF, QUEUED, REVOKED, STAKE_ADDRESS, UNBONDING, ProviderRecord, Telemetry
@@ -69,7 +76,6 @@ from chain.module import Event, TxContext, TxFailed, TxKind
 from chain.state import StateDB
 from chain.types import Hash32
 from proofs.ai import AiVerifyConfig, Attestation, decode_attestation, verify_attestation
-from proofs.devnet import DevnetAttestationConfig
 
 ATTEST_TAG = b"cairn/provider-attest/v1"
 MAX_NAME = 64
@@ -321,16 +327,6 @@ class AttestationPolicyUpdate(_Kind):
             raise fail("bad_policy", "a vendor root is not a DER certificate")
         save_policy(state, policy)
         ctx.events.append(Event("aicf", "attestation_policy", (("version", policy.version), ("signers", signed))))
-
-
-def attestation_rules(state: StateDB, base: AiVerifyConfig,
-                      params: AicfParams) -> tuple[AiVerifyConfig, DevnetAttestationConfig]:
-    """The AI_V1 configuration and devnet rules in force: the policy in state over genesis's base."""
-    devnet = params.attestation.devnet()
-    policy = load_policy(state)
-    if policy is None:  # a state written before the policy existed (tests that build state by hand)
-        return base, devnet
-    return policy.ai_config(base), policy.devnet(devnet)
 
 
 def tx_kinds(chain_id: str, params: AicfParams, ai_config: AiVerifyConfig) -> Mapping[str, TxKind]:

@@ -278,10 +278,6 @@ Attestation = SevSnpEvidence | SgxEvidence | TdxEvidence | DevnetEvidence
 
 def decode_attestation(value: Any) -> Attestation:
     """An attestation value (``DecodeError``; ``InvalidProof`` for an unknown class)."""
-    return _decode_attestation(value)
-
-
-def _decode_attestation(value: Any) -> Attestation:
     items = expect_array(value, "ai body: attestation")
     if not items:
         raise DecodeError("ai body: empty attestation", code=ErrorCode.DECODE_SHAPE)
@@ -391,7 +387,7 @@ class AiBody:
                 Hash32(expect_bytes(input_digest, "ai body: input_digest", length=32)),
                 Hash32(expect_bytes(output_digest, "ai body: output_digest", length=32)),
             )
-            evidence = _decode_attestation(attestation)
+            evidence = decode_attestation(attestation)
         except DecodeError as exc:
             raise _as_invalid(exc) from exc
         return cls(
