@@ -15,7 +15,6 @@ commitment, and stops on Ctrl-C.  Every other command reads the node's RPC (``ai
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -193,4 +192,4 @@ def add_parsers(sub: Any, common: Any, tx_options: Any) -> None:
     sp.set_defaults(func=cmd_job)
 
 
-__all__ = ["add_parsers", "json"]
+__all__ = ["add_parsers"]

@@ -39,7 +39,7 @@ from capabilities.records import (
     request_key,
     result_key,
 )
-from chain.errors import ChainError, InvalidProof, NotFound
+from chain.errors import NotFound
 from chain.keys import encode_address
 from chain.state import StateDB, account_key
 from node.chain_service import ChainService
@@ -219,10 +219,7 @@ class AicfRpc:
         raw = p.hex("envelope", max_len=1024 * 1024)
         if self.proofs is None:
             raise NotFound("this node keeps no proof pool")
-        try:
-            digest = self.proofs.add(raw)
-        except InvalidProof:
-            raise
+        digest = self.proofs.add(raw)  # InvalidProof: the refusal, with its reason
         if self.on_proof is not None:
             self.on_proof(raw)
         return {"hash": digest.hex(), "pooled": len(self.proofs)}
@@ -279,4 +276,4 @@ class AicfRpc:
         }
 
 
-__all__ = ["AicfRpc", "ChainError"]
+__all__ = ["AicfRpc"]
