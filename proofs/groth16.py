@@ -82,11 +82,18 @@ Only the last step, the pairing equation, has two implementations (:data:`BACKEN
   GPL-3.0, pinned to one version; docs/DEPENDENCIES.md), a few milliseconds, adapted in
   :mod:`proofs.groth16_native`.
 
-Every rule above (parsing, ranges, on-curve, the G2 subgroup checks with py_ecc, counts) runs
-the same way for both, before the backend is asked anything, and the native backend only
-ever sees values re-encoded by this module; if the library refuses them the reference
-answers instead.  So the two give the same verdict and the same reason for every input, and
-validators may run either one (tests/proofs/test_groth16_native.py checks this).
+Every syntactic rule above (parsing, ranges, on-curve, counts) runs the same way for both,
+before the backend is asked anything, and the native backend only ever sees values
+re-encoded by this module.  The G2 subgroup checks are where the backends differ in *how*,
+not in *what*: with py_ecc they are ``r·P = O`` in pure Python (~22 ms a point, more than
+the rest of a native verification); with ``native`` the library does them itself
+(``groth16py`` refuses a key or a ``B`` outside G2 with an ``EncodingError``, arkworks'
+endomorphism test) and this module skips its own.  Whenever the library refuses anything,
+the reference path runs on the same values from the start: its subgroup checks give the
+reason, or, if they pass, its pairing gives the verdict.  So the library only decides a
+verdict when it accepted every point, and the two backends give the same verdict and the
+same reason for every input; validators may run either one.  tests/proofs/test_groth16_native.py
+checks this on every vector and on generated keys and proofs with points outside G2.
 
 A caller chooses with ``backend=`` on :func:`verify_groth16`, :func:`verify_parsed` and
 :func:`groth16_verdict`, or once for everything that shares a cache with
@@ -580,27 +587,35 @@ def proof_blob(proof: Proof) -> bytes:
 
 
 def prepare_verifying_key(vk: VerifyingKey, backend: str | None = None) -> PreparedVerifyingKey:
-    """Check ``beta``, ``gamma``, ``delta`` are in G2 (with py_ecc, whatever the backend),
-    then precompute for ``backend``: ``ML(alpha, beta)`` for py_ecc, a native verifier for
-    ``"native"`` (falling back to py_ecc's form if the library refuses the key)."""
+    """``vk`` ready for ``backend``.  For ``"native"``: a library verifier, which the library
+    builds only if ``beta``, ``gamma``, ``delta`` are in G2.  For py_ecc, or when the library
+    refuses the key: the subgroup checks with py_ecc (raising ``point_not_in_subgroup``),
+    then ``ML(alpha, beta)``."""
     name = resolve_backend(backend)
-    check_g2_subgroup(vk.beta, "vk_beta_2")
-    check_g2_subgroup(vk.gamma, "vk_gamma_2")
-    check_g2_subgroup(vk.delta, "vk_delta_2")
     digest = vk.digest()
     if name == "native":
         verifier = groth16_native.load_verifier(snarkjs_vk_json(vk))
         if verifier is not None:
             return PreparedVerifyingKey(vk=vk, digest=digest, alpha_beta=None, native=verifier)
+    check_g2_subgroup(vk.beta, "vk_beta_2")
+    check_g2_subgroup(vk.gamma, "vk_gamma_2")
+    check_g2_subgroup(vk.delta, "vk_delta_2")
     return PreparedVerifyingKey(vk=vk, digest=digest, alpha_beta=_miller(_to_p2(vk.beta), _to_p1(vk.alpha)))
 
 
 def _pairing_check(pvk: PreparedVerifyingKey, proof: Proof, inputs: Sequence[int]) -> bool:
-    """The pairing equation with ``pvk``'s backend; py_ecc whenever the native one gives no answer."""
+    """The verdict on a well-formed proof: the library's when ``pvk`` is native and it
+    answers (it has then checked ``B`` is in G2), else ``B``'s subgroup check with py_ecc
+    (raising ``point_not_in_subgroup``) and the py_ecc pairing equation."""
     if pvk.native is not None:
         answer = groth16_native.pairing_check(pvk.native, proof_blob(proof), inputs)
         if answer is not None:
             return answer
+    check_g2_subgroup(proof.b, "pi_b")
+    if pvk.alpha_beta is None:  # the library refused the proof: check the key the reference way too
+        check_g2_subgroup(pvk.vk.beta, "vk_beta_2")
+        check_g2_subgroup(pvk.vk.gamma, "vk_gamma_2")
+        check_g2_subgroup(pvk.vk.delta, "vk_delta_2")
     return _reference_pairing_check(pvk, proof, inputs)
 
 
@@ -716,13 +731,11 @@ def _run_checks(
     vk: VerifyingKey, proof: Proof, inputs: Sequence[int], cache: Groth16Cache | None, backend: str
 ) -> _Outcome:
     try:
-        check_g2_subgroup(proof.b, "pi_b")
         pvk = cache.prepared(vk, backend) if cache is not None else prepare_verifying_key(vk, backend)
+        valid = _pairing_check(pvk, proof, inputs)
     except InvalidProof as exc:
         return (False, exc.reason)
-    if _pairing_check(pvk, proof, inputs):
-        return (True, "ok")
-    return (False, "pairing_check_failed")
+    return (True, "ok") if valid else (False, "pairing_check_failed")
 
 
 def verify_parsed(

@@ -48,7 +48,7 @@ def _calls(vectors: Path) -> list[tuple[bytes, bytes, bytes]]:
     ]
 
 
-def _node(backend: str) -> tuple[Node, Groth16Cache]:
+def zk_node(backend: str) -> tuple[Node, Groth16Cache]:
     """A devnet chain whose ``zk_verify`` uses ``backend``, with room for ten calls a block."""
     base_genesis = devnet_genesis()
     genesis = replace(base_genesis, params=replace(base_genesis.params, block_gas_limit=1_000_000_000))
@@ -62,7 +62,7 @@ def _node(backend: str) -> tuple[Node, Groth16Cache]:
 
 
 def _run_block(backend: str, calls: list[tuple[bytes, bytes, bytes]]) -> tuple[Any, Any, Node, Groth16Cache]:
-    node, cache = _node(backend)
+    node, cache = zk_node(backend)
     (c,) = deployed(node, 1)
     gas = cost("zk_verify", 16_384) + 1_000_000
     txs = [node.call_tx(c, "run", zk_script(*call).keep().encode(), gas=gas) for call in calls]
@@ -90,7 +90,7 @@ def test_ten_zk_verify_calls_give_the_same_roots_with_either_backend(blocks: dic
 def test_a_native_block_applies_on_a_py_ecc_validator(vectors: Path, blocks: dict[str, Any]) -> None:
     """A block built by a native validator, replayed by a fresh py_ecc one (every root checked)."""
     nat_block, nat_out, _, _ = blocks["native"]
-    replica, cache = _node("py_ecc")
+    replica, cache = zk_node("py_ecc")
     deployed(replica, 1)  # the same deploy block as the native chain's (same genesis and keys)
     out = replica.apply(nat_block)
     assert [r.gas_used for r in out.receipts] == [r.gas_used for r in nat_out.receipts]

@@ -221,6 +221,23 @@ def _twist_point(x0: int, x1: int) -> list[list[str]] | None:
     return None
 
 
+def test_the_library_refuses_points_outside_g2() -> None:
+    """The native path skips our py_ecc subgroup checks because the pinned groth16py makes
+    them itself: a key or a ``B`` outside G2 is refused (None), so the reference decides."""
+    b = BASES[RISC0]
+    outside = _twist_point(2, 1)
+    pvk = groth16.prepare_verifying_key(parse_verifying_key(b["vk"]), "native")
+    assert pvk.native is not None
+    proof = copy.deepcopy(b["proof"])
+    proof["pi_b"] = outside
+    assert groth16_native.pairing_check(pvk.native, proof_blob(parse_proof(proof)), [33]) is None
+    vk = copy.deepcopy(b["vk"])
+    vk["vk_delta_2"] = outside
+    assert groth16_native.load_verifier(snarkjs_vk_json(parse_verifying_key(vk))) is None
+    for doc_vk, doc_proof in ((b["vk"], proof), (vk, b["proof"])):
+        assert assert_agree(doc_vk, doc_proof, b["public"]).reason == "point_not_in_subgroup"
+
+
 def _neg_g1(point: list[str]) -> list[str]:
     return [point[0], str((P - int(point[1])) % P), "1"]
 
