@@ -38,6 +38,7 @@ from typing import Any
 
 from cryptography import x509
 
+from aicf.collateral import collateral_lookup
 from aicf.params import AicfParams
 from aicf.records import decode_record, encode_record
 from chain.codec import expect_array, expect_bytes, expect_int
@@ -168,9 +169,13 @@ def count_signers(chain_id: str, policy: AttestationPolicy, signatures: tuple[tu
 
 def attestation_rules(state: StateDB, base: AiVerifyConfig,
                       params: AicfParams) -> tuple[AiVerifyConfig, DevnetAttestationConfig]:
-    """The AI_V1 configuration and devnet rules in force: the policy in state over genesis's base."""
+    """The AI_V1 configuration and devnet rules in force: the policy in state over genesis's
+    base, with SGX/TDX collateral from the store in state (``aicf.collateral``) and genesis's
+    grace window."""
     devnet = params.attestation.devnet()
     policy = load_policy(state)
     if policy is None:  # a state written before the policy existed (tests that build state by hand)
         return base, devnet
-    return policy.ai_config(base), policy.devnet(devnet)
+    config = dataclasses.replace(policy.ai_config(base), stored_collateral=collateral_lookup(state),
+                                 collateral_grace_s=params.attestation.collateral_grace_s)
+    return config, policy.devnet(devnet)

@@ -154,6 +154,10 @@ class AttestationParams:
     """SGX MRENCLAVEs (32 bytes, hex) allowed at genesis; empty accepts any."""
     tdx_mrtds: tuple[str, ...] = ()
     """TDX MRTDs (48 bytes, hex) allowed at genesis; empty accepts any."""
+    collateral_grace_s: int = 7 * 24 * 3600
+    """Seconds an SGX/TDX attestation is still accepted after its stored collateral's
+    ``nextUpdate`` when no newer collateral has arrived (``aicf.collateral``; ours: a week,
+    Intel publishes TCB info monthly).  At most a year."""
 
     def devnet(self) -> DevnetAttestationConfig:
         """The ``proofs.devnet`` configuration (``InvalidGenesis`` for a bad hex key)."""

@@ -14,6 +14,7 @@ invalid, like any bad payload)::
     quantum_commit     [task_id, root]          root: the Merkle root of every slot histogram
     job_revoke         [task_id]
     attestation_policy [policy, [[governance pubkey, signature], ...]]   (``aicf.attestation``)
+    collateral_update  [tee, fmspc, collateral document]                 (``aicf.collateral``)
 
 Execution rules; each refusal fails the transaction with a receipt whose reason starts with
 the stable word given here:
@@ -41,6 +42,11 @@ the stable word given here:
   ``bad_policy``).
 * ``job_revoke``: by the job's origin (``not_origin``) while it is queued or backing off
   (``not_revocable``): the whole escrow returns to the requester.
+* ``collateral_update``: Intel collateral for one TEE and FMSPC, from any account, verified
+  under the Intel root in state and never rolled back (``aicf.collateral``:
+  ``no_intel_root``, ``collateral_malformed``, ``collateral_signature``,
+  ``collateral_fmspc_mismatch``, ``collateral_not_yet_valid``, ``collateral_rollback``,
+  ``collateral_not_newer``, ``collateral_store_full``).
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from aicf.attestation import (
     load_policy,
     save_policy,
 )
+from aicf.collateral import UPDATE_GAS, CollateralUpdate, apply_update, decode_update, verify_update
 from aicf.jobs import refund
 from aicf.params import AicfParams
 from aicf.records import ACTIVE, BACKOFF, QUEUED, REVOKED, STAKE_ADDRESS, UNBONDING, ProviderRecord, Telemetry
@@ -329,10 +336,27 @@ class AttestationPolicyUpdate(_Kind):
         ctx.events.append(Event("aicf", "attestation_policy", (("version", policy.version), ("signers", signed))))
 
 
+class CollateralUpdateTx(_Kind):
+    name = "collateral_update"
+
+    def decode_payload(self, value: Any) -> CollateralUpdate:
+        return decode_update(value)
+
+    def execute(self, state: StateDB, ctx: TxContext, p: CollateralUpdate) -> None:
+        ctx.gas.charge(UPDATE_GAS)
+        policy = load_policy(state)
+        if policy is None or not policy.intel_root:
+            raise fail("no_intel_root", "the attestation policy in state names no Intel root")
+        parts = verify_update(p, intel_root=policy.intel_root, now_s=ctx.env.time_ms // 1000)
+        stored = apply_update(state, parts)
+        ctx.events.append(Event("aicf", "collateral_updated", (("tee", p.tee), ("fmspc", p.fmspc),
+                                                               ("parts", ",".join(stored)))))
+
+
 def tx_kinds(chain_id: str, params: AicfParams, ai_config: AiVerifyConfig) -> Mapping[str, TxKind]:
     kinds: list[TxKind] = [k(chain_id, params, ai_config) for k in (
         ProviderRegister, ProviderHeartbeat, ProviderUnbond, ProviderUnjail, QuantumCommit, JobRevoke,
-        AttestationPolicyUpdate)]
+        AttestationPolicyUpdate, CollateralUpdateTx)]
     return {k.name: k for k in kinds}
 
 

@@ -215,6 +215,8 @@ def _check_aicf(chain_id: str, a: AicfParams, caps: CapabilityParams) -> None:
     for name in ("missed_lease_bps", "bad_proof_bps", "qos_failure_bps", "quorum_dissent_bps"):
         bps(f"aicf.slashing.{name}", getattr(a.slashing, name))
     check_devnet_genesis(chain_id, a.attestation.devnet())
+    if a.attestation.collateral_grace_s > 365 * 24 * 3600:
+        raise fail("aicf.attestation.collateral_grace_s", "must be at most a year (31536000 seconds)")
     if not a.quantum.min_shots <= caps.min_shots <= caps.max_shots <= a.quantum.max_shots:
         raise fail("capabilities.max_shots", "enqueue shot bounds must lie within aicf.quantum's "
                    f"[{a.quantum.min_shots}, {a.quantum.max_shots}]")

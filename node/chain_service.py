@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import structlog
 
+from aicf.collateral import in_grace
 from chain.apply import Application, BlockOutput
 from chain.block import Block, Commit, Header
 from chain.errors import StoreCorrupt
@@ -28,6 +29,7 @@ from chain.vm.engine import CompiledStore
 from chain.vm.runtime import CallOutcome, ContractRuntime, ContractsModule
 from genesis.build import build_genesis, make_application
 from genesis.schema import Genesis
+from node.display import show_time
 from proofs.groth16 import Groth16Cache
 
 log = structlog.get_logger("cairn.chain")
@@ -62,6 +64,7 @@ class ChainService:
             raise StoreCorrupt("the data directory belongs to a different genesis")
         self.head: Header = store.check_head()
         self._listeners: list[Callable[[Block, BlockOutput], None]] = []
+        self._collateral_warned: set[tuple[str, int]] = set()
 
     @property
     def chain_id(self) -> str:
@@ -92,5 +95,20 @@ class ChainService:
         """Persist ``block`` as the new head (one synced batch), then tell listeners."""
         self.store.save_block(block, output, commit)
         self.head = block.header
+        self._warn_collateral()
         for listener in self._listeners:
             listener(block, output)
+
+    def _warn_collateral(self) -> None:
+        """Warn once per stored collateral part that is past its ``nextUpdate`` and inside the
+        grace window (``aicf.collateral``): SGX/TDX attestations on its platforms will be
+        refused when the window closes unless someone submits newer collateral."""
+        grace = self.genesis.aicf.attestation.collateral_grace_s
+        now_s = self.head.time_ms // 1000
+        for part, closes in in_grace(self.head_state(), now_s, grace):
+            if (part.name, part.next_update) in self._collateral_warned:
+                continue
+            self._collateral_warned.add((part.name, part.next_update))
+            log.warning("collateral past its nextUpdate; submit newer collateral (cairn tx collateral) "
+                        "before the grace window closes", part=part.name,
+                        next_update=show_time(part.next_update * 1000), grace_closes=show_time(closes * 1000))

@@ -458,6 +458,35 @@ def cmd_tx_call(args: argparse.Namespace) -> int:
         return _report_tx(args, client, _send(args, client, status, key, nonce, "call", payload, gas_limit))
 
 
+COLLATERAL_GAS = 2_000_000
+"""Default gas of ``tx collateral``: the update's own gas plus 10 per byte of a 60 KiB document."""
+
+
+def cmd_tx_collateral(args: argparse.Namespace) -> int:
+    from aicf.collateral import MAX_DOCUMENT_BYTES
+
+    try:
+        fmspc = bytes.fromhex(args.fmspc)
+    except ValueError:
+        fmspc = b""
+    if len(fmspc) != 6:
+        raise CliError("--fmspc: expected 12 hex digits")
+    try:
+        document = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"{args.file}: {exc.strerror or exc}") from None
+    if len(document) > MAX_DOCUMENT_BYTES:
+        raise CliError(f"{args.file}: larger than the {MAX_DOCUMENT_BYTES} bytes an update may carry")
+    with _client(args) as client:
+        status = client.call("node.status")
+        key = load_signer(args, args.sender)
+        nonce = _next_nonce(args, client, key, status["address_prefix"])
+        gas_limit = args.gas_limit if args.gas_limit is not None else COLLATERAL_GAS
+        payload = [args.tee, fmspc, document]
+        return _report_tx(args, client, _send(args, client, status, key, nonce, "collateral_update", payload,
+                                              gas_limit))
+
+
 def _value_json(type_: str, value: Any, prefix: str) -> Any:
     """A decoded value for JSON: u64 an integer, u256 a decimal string, addr bech32m, bytes/hash hex."""
     if type_ == "u256":
@@ -676,6 +705,14 @@ def _parser() -> argparse.ArgumentParser:
     call_args(tp, "arg")
     tp.add_argument("--value", type=_nonneg_int, default=0, help="units sent to the contract")
     tp.set_defaults(func=cmd_tx_call)
+
+    tp = tsub.add_parser("collateral", help="submit Intel SGX/TDX collateral (TCB info, QE identity, CRLs) "
+                         "to the chain's collateral store")
+    signed(tp, f"default: {COLLATERAL_GAS:,}")
+    tp.add_argument("--tee", required=True, choices=("SGX", "TDX"), help="the TEE the collateral is for")
+    tp.add_argument("--fmspc", required=True, help="the platform's FMSPC, 12 hex digits (the TCB info's fmspc)")
+    tp.add_argument("file", help="a collateral JSON document (the format `cairn proofs verify --collateral` reads)")
+    tp.set_defaults(func=cmd_tx_collateral)
 
     from node.cli_jobs import add_parsers as add_job_parsers
     from node.cli_proofs import add_parser as add_proofs_parser

@@ -84,7 +84,11 @@ first:
      and its chain-id guard (``devnet_*`` reasons);
 
    a TEE class whose vendor root genesis does not configure is refused with
-   ``ai_attestation_class_not_configured``;
+   ``ai_attestation_class_not_configured``.  When ``config.stored_collateral`` is set
+   (inside blocks: the collateral store of ``aicf.collateral``), SGX and TDX quotes are
+   checked against the collateral it returns for the quote's TEE, FMSPC and PCK CA, never
+   the attestation's own, with every ``nextUpdate`` extended by
+   ``config.collateral_grace_s``;
 4. the binding above (``ai_report_data_mismatch``);
 5. an inline output hashes to ``output_digest`` (``ai_output_digest_mismatch``).
 
@@ -116,7 +120,7 @@ byte order, so every node derives the same verdict.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final
@@ -130,8 +134,8 @@ from proofs.envelope import MAX_BODY_BYTES, ProofEnvelope, ProofType, decode_rea
 from proofs.policy import MAX_LATENCY_MS, MAX_RUNTIME_MS, PPM, meter_ai
 from proofs.registry import BodyResult, VerifyContext
 from proofs.tee.sevsnp import SevSnpPolicy, verify_sevsnp
-from proofs.tee.sgx import SgxPolicy, verify_sgx_quote
-from proofs.tee.tdx import TdxPolicy, verify_tdx_quote
+from proofs.tee.sgx import SgxPolicy, parse_quote, pck_platform, verify_sgx_quote
+from proofs.tee.tdx import TdxPolicy, parse_tdx_quote, verify_tdx_quote
 
 AI_BODY_VERSION: Final[int] = 1
 MAX_INLINE_OUTPUT: Final[int] = 64 * 1024
@@ -434,6 +438,12 @@ class AiVerifyConfig:
     model_digests: tuple[tuple[str, bytes], ...] = ()
     """``(model name, weights digest)`` pairs genesis recognizes.  When non-empty, a body's
     ``(model, model_digest)`` must be one of them; empty leaves the pair unchecked."""
+    stored_collateral: Callable[[str, bytes, str], bytes | None] | None = None
+    """``(tee, fmspc, pck_ca_kind) -> collateral document or None``: where SGX and TDX
+    collateral comes from inside blocks (``aicf.collateral.collateral_lookup``).  None (offline
+    verification): the attestation's own collateral."""
+    collateral_grace_s: int = 0
+    """Seconds every collateral ``nextUpdate`` is extended by (genesis's grace window)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.amd_arks, tuple) or not all(isinstance(a, bytes) for a in self.amd_arks):
@@ -487,6 +497,15 @@ def check_binding(report_data: bytes, task_id: bytes, body: AiBody) -> None:
 # --- the verifier ------------------------------------------------------------------
 
 
+def _collateral(config: AiVerifyConfig, tee: str, own: bytes | None, parse: Callable[[], Any]) -> bytes | None:
+    """The collateral a quote is checked against: the store's when configured, else its own.
+    A quote that does not parse raises here with the verifier's own first reason."""
+    if config.stored_collateral is None:
+        return own
+    platform = pck_platform(parse().cert_data)
+    return None if platform is None else config.stored_collateral(tee, *platform)
+
+
 def verify_attestation(
     attestation: Attestation,
     *,
@@ -522,7 +541,8 @@ def verify_attestation(
             trusted_root=config.intel_sgx_root,
             now=block_datetime(now),
             policy=config.sgx_policy,
-            collateral=attestation.collateral,
+            collateral=_collateral(config, "SGX", attestation.collateral, lambda: parse_quote(attestation.quote)),
+            grace=timedelta(seconds=config.collateral_grace_s),
         )
         return sgx.report_data
     if isinstance(attestation, TdxEvidence):
@@ -533,7 +553,8 @@ def verify_attestation(
             trusted_root=config.intel_sgx_root,
             now=block_datetime(now),
             policy=config.tdx_policy,
-            collateral=attestation.collateral,
+            collateral=_collateral(config, "TDX", attestation.collateral, lambda: parse_tdx_quote(attestation.quote)),
+            grace=timedelta(seconds=config.collateral_grace_s),
         )
         return tdx.report_data
     try:

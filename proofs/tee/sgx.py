@@ -80,7 +80,7 @@ import json
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -145,8 +145,11 @@ _OID_CPUSVN = _OID_TCB + ".18"
 _TCB_COMPONENTS = 16
 
 PCK_LEAF_CN = "Intel SGX PCK Certificate"
-PCK_CA_CNS = frozenset({"Intel SGX PCK Processor CA", "Intel SGX PCK Platform CA"})
+PCK_PROCESSOR_CA_CN = "Intel SGX PCK Processor CA"
+PCK_CA_CNS = frozenset({PCK_PROCESSOR_CA_CN, "Intel SGX PCK Platform CA"})
 TCB_SIGNING_CN = "Intel SGX TCB Signing"
+NO_GRACE = timedelta(0)
+"""Collateral is current only up to its ``nextUpdate`` (offline verification)."""
 
 TCB_STATUSES = frozenset(
     {
@@ -170,17 +173,6 @@ DEFAULT_ACCEPTED_TCB_STATUSES = frozenset(
 )
 """Statuses that say the platform is patched; the rest say it is not (or is revoked)."""
 
-_COLLATERAL_KEYS = (
-    "pck_crl_issuer_chain",
-    "root_ca_crl",
-    "pck_crl",
-    "tcb_info_issuer_chain",
-    "tcb_info",
-    "tcb_info_signature",
-    "qe_identity_issuer_chain",
-    "qe_identity",
-    "qe_identity_signature",
-)
 
 
 # --------------------------------------------------------------------------- quote structures
@@ -542,6 +534,22 @@ def verify_pck_chain(
     )
     key = ec_public_key(leaf, ec.SECP256R1, prefix=prefix, reason="pck_key_type", what="PCK certificate")
     return PckChain(leaf=leaf, ca=ca, root=anchor, key=key, extension=parse_pck_extension(leaf, prefix=prefix))
+
+
+def pck_platform(cert_data: bytes) -> tuple[bytes, str] | None:
+    """``(FMSPC, CA kind)`` named by a quote's PCK chain, without verifying it: which stored
+    collateral applies (``aicf.collateral``).  The kind is ``"processor"`` or ``"platform"``
+    (the PCK CA, whose CRL applies).  None when the chain or its extension does not parse;
+    verification then fails on its own with the precise reason."""
+    try:
+        certs = load_canonical_pem_chain(cert_data, prefix=PREFIX, what="pck_chain_malformed")
+        if len(certs) != 3:
+            return None
+        ext = parse_pck_extension(certs[0])
+    except InvalidProof:
+        return None
+    kind = "processor" if common_name(certs[1].subject) == PCK_PROCESSOR_CA_CN else "platform"
+    return ext.fmspc, kind
 
 
 def verify_qe_report(
@@ -912,51 +920,94 @@ def _load_crl(text: str) -> x509.CertificateRevocationList:
     return crl
 
 
+COLLATERAL_PARTS: dict[str, tuple[str, ...]] = {
+    "tcb_info": ("tcb_info", "tcb_info_signature", "tcb_info_issuer_chain"),
+    "qe_identity": ("qe_identity", "qe_identity_signature", "qe_identity_issuer_chain"),
+    "root_ca_crl": ("root_ca_crl",),
+    "pck_crl": ("pck_crl", "pck_crl_issuer_chain"),
+}
+"""The four parts of a collateral document and the fields each is made of."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollateralParts:
+    """The parts a (possibly partial) collateral document holds; None where absent."""
+
+    fields: dict[str, dict[str, str]]
+    """Each present part's raw string fields, as in the document."""
+    tcb_info: tuple[bytes, bytes, tuple[x509.Certificate, ...]] | None = None
+    """(signed body, signature ``r ‖ s``, issuer chain)."""
+    qe_identity: tuple[bytes, bytes, tuple[x509.Certificate, ...]] | None = None
+    root_ca_crl: x509.CertificateRevocationList | None = None
+    pck_crl: tuple[x509.CertificateRevocationList, tuple[x509.Certificate, ...]] | None = None
+    """(CRL, issuer chain)."""
+
+
+def parse_collateral_parts(data: bytes, *, prefix: str = PREFIX) -> CollateralParts:
+    """Decode a collateral JSON document that may hold any of the four parts
+    (``COLLATERAL_PARTS``); a part is present when its first field is, and then needs all
+    of its fields (``{prefix}_collateral_malformed``, ``{prefix}_collateral_too_large``).
+    Other keys are ignored."""
+    raw = bytes(data)
+    if len(raw) > MAX_COLLATERAL_SIZE:
+        fail(prefix, "collateral_too_large", f"collateral exceeds {MAX_COLLATERAL_SIZE} bytes", size=len(raw))
+    try:
+        obj = _json_object(raw, "collateral")
+        fields = {
+            part: {key: _field(obj, key, str) for key in keys}
+            for part, keys in COLLATERAL_PARTS.items()
+            if keys[0] in obj
+        }
+        signed = {
+            part: (fields[part][part].encode("utf-8"), _hex_field(obj, f"{part}_signature", 64))
+            for part in ("tcb_info", "qe_identity")
+            if part in fields
+        }
+        crls = {part: _load_crl(fields[part][part]) for part in ("root_ca_crl", "pck_crl") if part in fields}
+    except (_Malformed, UnicodeEncodeError) as exc:
+        fail(prefix, "collateral_malformed", f"collateral: {exc}")
+
+    def chain(key: str) -> tuple[x509.Certificate, ...]:
+        part = key.removesuffix("_issuer_chain")
+        return load_pem_certificates(
+            fields[part][key].encode("utf-8"), prefix=prefix, what="collateral_malformed"
+        )
+
+    return CollateralParts(
+        fields=fields,
+        tcb_info=(*signed["tcb_info"], chain("tcb_info_issuer_chain")) if "tcb_info" in signed else None,
+        qe_identity=(*signed["qe_identity"], chain("qe_identity_issuer_chain")) if "qe_identity" in signed else None,
+        root_ca_crl=crls.get("root_ca_crl"),
+        pck_crl=(crls["pck_crl"], chain("pck_crl_issuer_chain")) if "pck_crl" in crls else None,
+    )
+
+
 def parse_collateral(data: bytes, *, prefix: str = PREFIX) -> SgxCollateral:
     """Decode the collateral JSON document (``sgx_collateral_malformed``).
 
     The document is an object whose string fields are: ``tcb_info`` and ``qe_identity``
     (the exact JSON text Intel signed), ``tcb_info_signature`` and
     ``qe_identity_signature`` (hex of the 64-byte ``r ‖ s``), ``*_issuer_chain`` (PEM),
-    ``root_ca_crl`` and ``pck_crl`` (hex DER, or PEM).
+    ``root_ca_crl`` and ``pck_crl`` (hex DER, or PEM).  All four parts must be present.
     """
-    raw = bytes(data)
-    if len(raw) > MAX_COLLATERAL_SIZE:
-        fail(prefix, "collateral_too_large", f"collateral exceeds {MAX_COLLATERAL_SIZE} bytes", size=len(raw))
-    try:
-        obj = _json_object(raw, "collateral")
-        fields = {key: _field(obj, key, str) for key in _COLLATERAL_KEYS}
-        tcb_sig = _hex_field(obj, "tcb_info_signature", 64)
-        qe_sig = _hex_field(obj, "qe_identity_signature", 64)
-        root_ca_crl = _load_crl(fields["root_ca_crl"])
-        pck_crl = _load_crl(fields["pck_crl"])
-        bodies = {key: fields[key].encode("utf-8") for key in ("tcb_info", "qe_identity")}
-        chains = {
-            key: fields[key].encode("utf-8")
-            for key in ("tcb_info_issuer_chain", "qe_identity_issuer_chain", "pck_crl_issuer_chain")
-        }
-    except (_Malformed, UnicodeEncodeError) as exc:
-        fail(prefix, "collateral_malformed", f"collateral: {exc}")
+    parts = parse_collateral_parts(data, prefix=prefix)
+    if parts.tcb_info is None or parts.qe_identity is None or parts.root_ca_crl is None or parts.pck_crl is None:
+        missing = [p for p in COLLATERAL_PARTS if p not in parts.fields]
+        fail(prefix, "collateral_malformed", f"collateral: missing {', '.join(missing)}")
     return SgxCollateral(
-        tcb_info_body=bodies["tcb_info"],
-        tcb_info_signature=tcb_sig,
-        tcb_info_chain=load_pem_certificates(
-            chains["tcb_info_issuer_chain"], prefix=prefix, what="collateral_malformed"
-        ),
-        qe_identity_body=bodies["qe_identity"],
-        qe_identity_signature=qe_sig,
-        qe_identity_chain=load_pem_certificates(
-            chains["qe_identity_issuer_chain"], prefix=prefix, what="collateral_malformed"
-        ),
-        root_ca_crl=root_ca_crl,
-        pck_crl=pck_crl,
-        pck_crl_issuer_chain=load_pem_certificates(
-            chains["pck_crl_issuer_chain"], prefix=prefix, what="collateral_malformed"
-        ),
+        tcb_info_body=parts.tcb_info[0],
+        tcb_info_signature=parts.tcb_info[1],
+        tcb_info_chain=parts.tcb_info[2],
+        qe_identity_body=parts.qe_identity[0],
+        qe_identity_signature=parts.qe_identity[1],
+        qe_identity_chain=parts.qe_identity[2],
+        root_ca_crl=parts.root_ca_crl,
+        pck_crl=parts.pck_crl[0],
+        pck_crl_issuer_chain=parts.pck_crl[1],
     )
 
 
-def _verify_signed_body(
+def verify_signed_body(
     body: bytes,
     signature: bytes,
     chain: tuple[x509.Certificate, ...],
@@ -966,6 +1017,9 @@ def _verify_signed_body(
     what: str,
     prefix: str = PREFIX,
 ) -> None:
+    """``body`` is signed (raw ECDSA P-256 ``r ‖ s``) by an "Intel SGX TCB Signing"
+    certificate whose ``chain`` (signer, root) verifies to ``root`` at ``now``
+    (``{what}_chain_length``, ``{what}_unexpected_signer``, ``{what}_signature``, ``*_cert_*``)."""
     if len(chain) != 2:
         fail(
             prefix, f"{what}_chain_length", f"{what} issuer chain must be signer then root", count=len(chain)
@@ -997,8 +1051,15 @@ def _verify_signed_body(
 
 
 def _check_window(
-    issue: datetime, next_update: datetime, now: datetime, what: str, *, prefix: str = PREFIX
+    issue: datetime,
+    next_update: datetime,
+    now: datetime,
+    what: str,
+    *,
+    prefix: str = PREFIX,
+    grace: timedelta = NO_GRACE,
 ) -> None:
+    """``issue <= now <= next_update + grace`` (``*_not_yet_valid``, ``*_expired``)."""
     if now < issue:
         fail(
             prefix,
@@ -1007,11 +1068,11 @@ def _check_window(
             issue_date=issue.isoformat(),
             now=now.isoformat(),
         )
-    if now > next_update:
+    if now > next_update + grace:
         fail(
             prefix,
             f"{what}_expired",
-            f"{what} expired at {next_update.isoformat()}",
+            f"{what} expired at {next_update.isoformat()}" + (f" (grace {grace} ended)" if grace else ""),
             next_update=next_update.isoformat(),
             now=now.isoformat(),
         )
@@ -1024,8 +1085,22 @@ def check_crl(
     what: str,
     *,
     prefix: str = PREFIX,
+    grace: timedelta = NO_GRACE,
 ) -> None:
-    """``crl`` is issued and signed (ECDSA P-256/SHA-256) by ``issuer`` and current at ``now``."""
+    """``crl`` is issued and signed (ECDSA P-256/SHA-256) by ``issuer`` and current at ``now``
+    (``thisUpdate <= now <= nextUpdate + grace``)."""
+    next_update = check_crl_signature(crl, issuer, what, prefix=prefix)
+    if now < crl.last_update_utc:
+        fail(prefix, "crl_not_yet_valid", f"{what} issued after now", crl=what)
+    if now > next_update + grace:
+        fail(prefix, "crl_expired", f"{what} expired at {next_update.isoformat()}", crl=what)
+
+
+def check_crl_signature(
+    crl: x509.CertificateRevocationList, issuer: x509.Certificate, what: str, *, prefix: str = PREFIX
+) -> datetime:
+    """``crl`` is issued and signed (ECDSA P-256/SHA-256) by ``issuer`` and has no unknown
+    critical extension; returns its ``nextUpdate`` (``crl_malformed`` when absent)."""
     if crl.issuer != issuer.subject:
         fail(
             prefix,
@@ -1056,10 +1131,7 @@ def check_crl(
     next_update = crl.next_update_utc
     if next_update is None:
         fail(prefix, "crl_malformed", f"{what} has no nextUpdate", crl=what)
-    if now < crl.last_update_utc:
-        fail(prefix, "crl_not_yet_valid", f"{what} issued after now", crl=what)
-    if now > next_update:
-        fail(prefix, "crl_expired", f"{what} expired at {next_update.isoformat()}", crl=what)
+    return next_update
 
 
 def check_not_revoked(
@@ -1131,14 +1203,17 @@ def verify_collateral_documents(
     prefix: str = PREFIX,
     tee: str = "SGX",
     qe_id: str = "QE",
+    grace: timedelta = NO_GRACE,
 ) -> tuple[TcbInfo, QeIdentity]:
     """The part of step 7 SGX and TDX share: signatures, windows, CRLs, FMSPC and PCE-ID.
 
     Returns the TCB info (whose id must be ``tee``) and the QE identity (id ``qe_id``),
     both signed by Intel, current at ``now`` and for the PCK certificate's platform.
+    ``grace`` extends every ``nextUpdate`` (TCB info, QE identity, both CRLs): inside blocks
+    it is genesis's collateral grace window, offline it is zero.
     """
     require_aware(now)
-    _verify_signed_body(
+    verify_signed_body(
         collateral.tcb_info_body,
         collateral.tcb_info_signature,
         collateral.tcb_info_chain,
@@ -1148,8 +1223,8 @@ def verify_collateral_documents(
         prefix=prefix,
     )
     tcb_info = parse_tcb_info(collateral.tcb_info_body, prefix=prefix, tee=tee)
-    _check_window(tcb_info.issue_date, tcb_info.next_update, now, "tcb_info", prefix=prefix)
-    _verify_signed_body(
+    _check_window(tcb_info.issue_date, tcb_info.next_update, now, "tcb_info", prefix=prefix, grace=grace)
+    verify_signed_body(
         collateral.qe_identity_body,
         collateral.qe_identity_signature,
         collateral.qe_identity_chain,
@@ -1159,7 +1234,7 @@ def verify_collateral_documents(
         prefix=prefix,
     )
     identity = parse_qe_identity(collateral.qe_identity_body, prefix=prefix, qe_id=qe_id)
-    _check_window(identity.issue_date, identity.next_update, now, "qe_identity", prefix=prefix)
+    _check_window(identity.issue_date, identity.next_update, now, "qe_identity", prefix=prefix, grace=grace)
 
     # CRLs.  The PCK CRL's issuer chain must be the quote's own CA under the same root; the
     # CRL is then checked with that CA's key.
@@ -1176,8 +1251,8 @@ def verify_collateral_documents(
         scheme=SignatureScheme.ECDSA_P256_SHA256,
         prefix=prefix,
     )
-    check_crl(collateral.root_ca_crl, root, now, "root_ca_crl", prefix=prefix)
-    check_crl(collateral.pck_crl, pck.ca, now, "pck_crl", prefix=prefix)
+    check_crl(collateral.root_ca_crl, root, now, "root_ca_crl", prefix=prefix, grace=grace)
+    check_crl(collateral.pck_crl, pck.ca, now, "pck_crl", prefix=prefix, grace=grace)
     check_not_revoked(collateral.root_ca_crl, pck.ca, "pck_ca", prefix=prefix)
     for cert in {
         c.serial_number: c for c in collateral.tcb_info_chain[:1] + collateral.qe_identity_chain[:1]
@@ -1212,9 +1287,10 @@ def evaluate_collateral(
     *,
     root: x509.Certificate,
     now: datetime,
+    grace: timedelta = NO_GRACE,
 ) -> CollateralResult:
     """Step 7: the collateral's signatures, windows, CRLs, and the TCB status at ``now``."""
-    tcb_info, identity = verify_collateral_documents(collateral, pck, root=root, now=now)
+    tcb_info, identity = verify_collateral_documents(collateral, pck, root=root, now=now, grace=grace)
     ext = pck.extension
     platform = platform_tcb_level(ext, tcb_info)
     qe_level = check_qe_identity(quote.qe_report, identity)
@@ -1333,11 +1409,13 @@ def verify_sgx_quote(
     now: datetime,
     policy: SgxPolicy,
     collateral: bytes | None = None,
+    grace: timedelta = NO_GRACE,
 ) -> SgxVerdict:
     """Verify an SGX DCAP v3 quote end to end (module docstring, steps 1-8).
 
     ``trusted_root`` is the Intel SGX Root CA (DER or one PEM block); ``collateral`` is the
-    JSON document described in ``parse_collateral``.  ``now`` must be timezone-aware.
+    JSON document described in ``parse_collateral``; ``grace`` extends its ``nextUpdate``
+    dates (``verify_collateral_documents``).  ``now`` must be timezone-aware.
     Raises ``InvalidProof`` for anything wrong with the evidence and ``ValueError`` for a
     naive ``now`` or a malformed trusted root.
     """
@@ -1348,7 +1426,7 @@ def verify_sgx_quote(
     verify_quote_signatures(parsed, pck.key)
     result: CollateralResult | None = None
     if collateral is not None:
-        result = evaluate_collateral(parse_collateral(collateral), parsed, pck, root=root, now=now)
+        result = evaluate_collateral(parse_collateral(collateral), parsed, pck, root=root, now=now, grace=grace)
     elif policy.require_collateral:
         fail(PREFIX, "collateral_required", "policy requires TCB collateral and none was given")
     check_policy(parsed, result, policy)
@@ -1356,6 +1434,8 @@ def verify_sgx_quote(
 
 
 __all__ = [
+    "COLLATERAL_PARTS",
+    "CollateralParts",
     "CollateralResult",
     "InvalidProof",
     "PckExtension",
@@ -1369,17 +1449,20 @@ __all__ = [
     "TcbInfo",
     "TdxModuleIdentity",
     "check_crl",
+    "check_crl_signature",
     "check_not_revoked",
     "check_policy",
     "check_qe_identity",
     "evaluate_collateral",
     "merge_tcb_status",
     "parse_collateral",
+    "parse_collateral_parts",
     "parse_enclave_report",
     "parse_pck_extension",
     "parse_qe_identity",
     "parse_quote",
     "parse_tcb_info",
+    "pck_platform",
     "platform_tcb_level",
     "take_bytes",
     "verify_attestation_signature",
@@ -1387,5 +1470,6 @@ __all__ = [
     "verify_pck_chain",
     "verify_qe_report",
     "verify_quote_signatures",
+    "verify_signed_body",
     "verify_sgx_quote",
 ]

@@ -74,7 +74,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -84,6 +84,7 @@ from proofs.tee.sgx import (
     DEFAULT_ACCEPTED_TCB_STATUSES,
     HEADER_SIZE,
     MAX_QUOTE_SIZE,
+    NO_GRACE,
     PckChain,
     PckExtension,
     QeTcbLevel,
@@ -372,10 +373,11 @@ def evaluate_tdx_collateral(
     *,
     root: x509.Certificate,
     now: datetime,
+    grace: timedelta = NO_GRACE,
 ) -> TdxCollateralResult:
     """Step 5: the collateral's signatures, windows, CRLs, and the TCB status at ``now``."""
     tcb_info, identity = verify_collateral_documents(
-        collateral, pck, root=root, now=now, prefix=PREFIX, tee="TDX", qe_id="TD_QE"
+        collateral, pck, root=root, now=now, prefix=PREFIX, tee="TDX", qe_id="TD_QE", grace=grace
     )
     report = quote.report
     module_level = check_tdx_module(report, tcb_info)
@@ -520,12 +522,14 @@ def verify_tdx_quote(
     now: datetime,
     policy: TdxPolicy,
     collateral: bytes | None = None,
+    grace: timedelta = NO_GRACE,
 ) -> TdxVerdict:
     """Verify a TDX DCAP v4 quote end to end (module docstring, steps 1-6).
 
     ``trusted_root`` is the Intel SGX Root CA (DER or one PEM block), which anchors TDX PCK
     chains too; ``collateral`` is the JSON document ``sgx.parse_collateral`` describes, with
-    a TDX TCB info and the TD_QE identity.  ``now`` must be timezone-aware.  Raises
+    a TDX TCB info and the TD_QE identity; ``grace`` extends its ``nextUpdate`` dates
+    (``sgx.verify_collateral_documents``).  ``now`` must be timezone-aware.  Raises
     ``InvalidProof`` for anything wrong with the evidence and ``ValueError`` for a naive
     ``now`` or a malformed trusted root.
     """
@@ -545,7 +549,7 @@ def verify_tdx_quote(
     result: TdxCollateralResult | None = None
     if collateral is not None:
         result = evaluate_tdx_collateral(
-            parse_collateral(collateral, prefix=PREFIX), parsed, pck, root=root, now=now
+            parse_collateral(collateral, prefix=PREFIX), parsed, pck, root=root, now=now, grace=grace
         )
     elif policy.require_collateral:
         fail(PREFIX, "collateral_required", "policy requires TCB collateral and none was given")

@@ -55,13 +55,16 @@ class MemChain:
                            proposer=self.validator.address, onion=self.onion, last_commit=self.last_commit(),
                            evidence=evidence, proofs=proofs)
 
-    def sign_commit(self, block: Block) -> Commit:
+    def sign_commit(self, block: Block, time_ms: int | None = None) -> Commit:
+        """The validator's commit of ``block``, its precommit stamped ``time_ms`` (default: a
+        second after the block), which is the BFT time of the next block."""
         h = block.header
+        stamp = h.time_ms + 1000 if time_ms is None else time_ms
         return Commit(h.height, 0, block.hash, (sign_commit_sig(self.validator, h.chain_id, h.height, 0, block.hash,
-                                                                h.time_ms + 1000),))
+                                                                stamp),))
 
-    def commit(self, block: Block, out: BlockOutput) -> None:
-        self.store.save_block(block, out, self.sign_commit(block))
+    def commit(self, block: Block, out: BlockOutput, *, next_time_ms: int | None = None) -> None:
+        self.store.save_block(block, out, self.sign_commit(block, next_time_ms))
 
 
 def account(i: int) -> PrivateKey:
