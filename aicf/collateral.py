@@ -118,7 +118,8 @@ class CollateralUpdate:
     document: bytes
 
 
-def _key(name: str) -> bytes:
+def part_key(name: str) -> bytes:
+    """The state key of the part called ``name``."""
     return state_key("aicf", b"collateral/" + name.encode("ascii"))
 
 
@@ -128,7 +129,7 @@ def part_names(tee: str, fmspc: bytes, ca_kind: str) -> tuple[str, str, str, str
 
 
 def load_part(state: StateDB, name: str) -> CollateralPart | None:
-    data = state.get(_key(name))
+    data = state.get(part_key(name))
     return None if data is None else decode_record(CollateralPart, data)
 
 
@@ -141,7 +142,7 @@ def stored_names(state: StateDB) -> tuple[str, ...]:
 
 
 def _save_part(state: StateDB, part: CollateralPart) -> None:
-    state.set(_key(part.name), encode_record(part))
+    state.set(part_key(part.name), encode_record(part))
     names = set(stored_names(state))
     if part.name not in names:
         names.add(part.name)
@@ -312,6 +313,7 @@ __all__ = [
     "decode_update",
     "in_grace",
     "load_part",
+    "part_key",
     "part_names",
     "stored_names",
     "verify_update",

@@ -15,15 +15,18 @@ from.  Amounts are decimal strings, addresses bech32, hashes and bytes hex.
 ``state_root``: ``kind`` ``provider`` (id an address), ``job`` (the AICF's job record, with
 its leases), ``receipt`` (the capability ``JobReceipt``), ``request`` (the request bytes) or
 ``result`` (the ``ResultRecord``), id a task id; ``attestation_policy`` (the vendor roots and
-allowlists in force, ``aicf.attestation``) takes no id.  The proof is the sparse Merkle proof of
+allowlists in force, ``aicf.attestation``) takes no id; ``collateral`` (a stored Intel
+collateral part, ``aicf.collateral``) takes the part's name, e.g. ``tcb_info/TDX/b0c06f000000``.  The proof is the sparse Merkle proof of
 the record's key (present or absent) — the same format ``state.getProof`` gives for accounts.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aicf.attestation import POLICY_KEY
+from aicf.collateral import part_key
 from aicf.health import eligible, health
 from aicf.params import AicfParams
 from aicf.records import OPEN_STATES, AicfJob, ProviderRecord, job_record_key, provider_key
@@ -49,7 +52,8 @@ from node.rpc.views import address_param, header_json
 
 MAX_PAGE = 100
 MAX_SCAN = 1_000
-RECORD_KINDS = ("account", "provider", "job", "receipt", "request", "result", "attestation_policy")
+COLLATERAL_NAME = re.compile(r"tcb_info/(SGX|TDX)/[0-9a-f]{12}|qe_identity/(SGX|TDX)|crl/(root_ca|pck_processor|pck_platform)")
+RECORD_KINDS = ("account", "provider", "job", "receipt", "request", "result", "attestation_policy", "collateral")
 
 
 def provider_json(r: ProviderRecord, height: int, params: AicfParams, prefix: str) -> dict[str, Any]:
@@ -248,6 +252,11 @@ class AicfRpc:
             raise InvalidParams(f"param 'kind' must be one of {', '.join(RECORD_KINDS)}")
         if kind == "attestation_policy":  # one record: no id
             key = POLICY_KEY
+        elif kind == "collateral":
+            name = p.str("id", max_len=64)
+            if not COLLATERAL_NAME.fullmatch(name):
+                raise InvalidParams("param 'id' must name a collateral part, e.g. tcb_info/TDX/b0c06f000000")
+            key = part_key(name)
         elif kind in ("account", "provider"):
             address = address_param(p, self.prefix, "id")
             key = account_key(address) if kind == "account" else provider_key(address)

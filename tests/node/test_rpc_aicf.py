@@ -15,6 +15,7 @@ from typing import Any
 import trio
 
 from aicf.attestation import AttestationPolicy
+from aicf.collateral import CollateralPart
 from aicf.records import AicfJob, ProviderRecord, decode_record
 from capabilities.abi import encode_args
 from capabilities.records import JobReceipt, ResultRecord, output_digest_of
@@ -27,6 +28,7 @@ from node.provider.backends import TinyModelBackend
 from node.provider.work import ai_envelope, registration
 from node.rpc.jsonrpc import INVALID_PARAMS
 from proofs.devnet import DevnetSigner
+from tests.conftest import VECTORS
 from tests.node.helpers import sign_tx
 from tests.node.test_rpc import WAIT, Rpc, decode_header, node, rpc
 
@@ -138,6 +140,15 @@ async def test_a_job_through_the_rpc(rpc: Rpc, samples: dict[str, bytes], tmp_pa
     policy = decode_record(AttestationPolicy, _proved(await rpc.call("state.getProof",
                                                                      {"kind": "attestation_policy"})))
     assert policy.version == 0 and policy.intel_root and policy.amd_arks
+
+    # Intel collateral submitted by anyone (Intel-signed, so accepted), then proved part by part
+    name = "tcb_info/TDX/b0c06f000000"
+    assert (await rpc.call("state.getProof", {"kind": "collateral", "id": name}))["value"] is None
+    collateral = (VECTORS / "tee" / "sgx-dcap" / "tdx-v4_dcap-qvl" / "tdx_quote_collateral.json").read_bytes()
+    await _tx(rpc, devnet_account_key(4), 0, "collateral_update", ["TDX", bytes.fromhex("b0c06f000000"), collateral])
+    part = decode_record(CollateralPart, _proved(await rpc.call("state.getProof", {"kind": "collateral", "id": name})))
+    assert part.name == name and part.number == 17
+    assert (await rpc.error("state.getProof", {"kind": "collateral", "id": "tcb_info/TDX/zz"}))["code"] == INVALID_PARAMS
 
     # bad params
     assert (await rpc.error("aicf.getJob", {"task_id": "zz"}))["code"] == INVALID_PARAMS
