@@ -1,5 +1,5 @@
-"""Intel DCAP collateral kept by consensus: the store, the update transaction's rules, and
-the lookup block verification uses.
+"""Intel DCAP collateral and AMD CRLs kept by consensus: the store, the update
+transaction's rules, and the lookup block verification uses.
 
 Elsewhere each verifier fetches TCB info, QE identity and CRLs itself and compares them to
 its own clock, so every node stops accepting attestations at the same wall-clock instant
@@ -15,6 +15,7 @@ Four kinds of *part*, each under ``state_key("aicf", b"collateral/" + name)``::
     qe_identity/<SGX|TDX>             Intel's signed QE (SGX) or TD_QE (TDX) identity
     crl/root_ca                       the Intel SGX Root CA's CRL
     crl/pck_<processor|platform>      the CRL of that PCK CA
+    amd_crl/<ARK common name>         AMD's CRL of that ARK (``ARK-Milan``, ``ARK-Genoa``)
 
     CollateralPart = [1, name, issue_date, next_update, number, document]
 
@@ -22,7 +23,11 @@ Four kinds of *part*, each under ``state_key("aicf", b"collateral/" + name)``::
 CRL's ``thisUpdate``/``nextUpdate``); ``number`` is ``tcbEvaluationDataNumber``, or the CRL's
 CRL number (0 when it has none); ``document`` is the canonical JSON object of the fields this
 part contributes to a collateral document (``proofs.tee.sgx.parse_collateral``'s format),
-exactly as submitted.  ``collateral-index`` lists the stored names, sorted (at most
+exactly as submitted.  An AMD part's document is ``sevsnp.AmdRevocation``'s: the latest CRL,
+its number and ``nextUpdate``, and every serial any accepted CRL of that ARK revoked (a newer
+CRL adds to the set, never removes from it: revocation is permanent, and an ARK signs a VCEK
+CRL and a VLEK CRL, so one CRL never lists everything); its ``number`` is 0, so only the
+CRL's ``thisUpdate`` orders an ARK's CRLs.  ``collateral-index`` lists the stored names, sorted (at most
 ``MAX_PARTS``).  Genesis stores none: the first update transaction seeds the store.
 
 The update transaction (``collateral_update``, any account, ``UPDATE_GAS``)
@@ -46,27 +51,38 @@ without one), in order:
 6. a part with the stored issue date and number is left as it is; at least one part must be
    newer (``collateral_not_newer``), and every newer one replaces the stored one.
 
+``["SEV-SNP", b"", crl]`` submits an AMD KDS CRL (DER or PEM; ``kdsintf.amd.com`` serves one
+per product for VCEK chains and one for VLEK chains): it must be issued and signed by one of
+the ARKs of the attestation policy in state with AMD's RSA-PSS parameters
+(``collateral_signature``), list at most ``MAX_REVOKED`` serials, not be issued after the
+block and still be current, grace included (``collateral_malformed``,
+``collateral_not_yet_valid``, ``collateral_expired``: storing an ARK's first CRL makes its
+chains need a current one, so a replayed old CRL must not get in); steps 5 and 6 as above.
+
 Using it inside blocks
 ----------------------
 :func:`collateral_lookup` gives ``proofs.ai.AiVerifyConfig.stored_collateral``: for a quote's
 TEE and the FMSPC and PCK CA its PCK certificate names, the document assembled from the
 four stored parts, or None if one is missing (the quote then fails with
-``*_collateral_required``).  An envelope's or registration's own collateral is ignored
+``*_collateral_required``); for a SEV-SNP chain, its ARK's revocation document if one is
+stored (the ASK or ASVK must not be revoked and the CRL must be current, ``sevsnp_cert_revoked``,
+``sevsnp_crl_expired``; with none stored, SEV-SNP chains are checked against the roots only).  An envelope's or registration's own collateral is ignored
 inside blocks.  Every ``nextUpdate`` is extended by the genesis grace window
 ``aicf.attestation.collateral_grace_s``: an attestation is accepted for that long after its
 collateral is due if no newer collateral has arrived; the node warns while a part is in its
-grace window (:func:`in_grace`).
+grace window and once when it closes (:func:`overdue`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from aicf.records import decode_record, encode_record
 from chain.codec import decode, encode, expect_array, expect_bytes, expect_str
@@ -75,6 +91,7 @@ from chain.module import TxFailed
 from chain.smt import state_key
 from chain.state import StateDB
 from proofs.ai import block_datetime
+from proofs.tee.sevsnp import MAX_REVOKED, AmdRevocation, check_amd_crl
 from proofs.tee.sgx import (
     PCK_CA_CNS,
     PCK_PROCESSOR_CA_CN,
@@ -84,9 +101,17 @@ from proofs.tee.sgx import (
     parse_tcb_info,
     verify_signed_body,
 )
-from proofs.tee.x509util import SignatureScheme, common_name, load_trust_anchor, verify_chain
+from proofs.tee.x509util import (
+    PARSE_ERRORS,
+    SignatureScheme,
+    common_name,
+    load_trust_anchor,
+    strict_parsing,
+    verify_chain,
+)
 
 TEES: Final = ("SGX", "TDX")
+AMD: Final = "SEV-SNP"
 QE_IDS: Final = {"SGX": "QE", "TDX": "TD_QE"}
 INDEX_KEY: Final = state_key("aicf", b"collateral-index")
 MAX_PARTS: Final = 512
@@ -162,16 +187,23 @@ def assemble(state: StateDB, tee: str, fmspc: bytes, ca_kind: str) -> bytes | No
 
 def collateral_lookup(state: StateDB) -> Callable[[str, bytes, str], bytes | None]:
     """``AiVerifyConfig.stored_collateral`` for verification against ``state``."""
-    return lambda tee, fmspc, ca_kind: assemble(state, tee, fmspc, ca_kind)
+    def lookup(tee: str, fmspc: bytes, ca_kind: str) -> bytes | None:
+        if tee == AMD:  # ca_kind is the ARK's common name
+            part = load_part(state, f"amd_crl/{ca_kind}")
+            return None if part is None else part.document
+        return assemble(state, tee, fmspc, ca_kind)
+
+    return lookup
 
 
-def in_grace(state: StateDB, now_s: int, grace_s: int) -> list[tuple[CollateralPart, int]]:
-    """Parts past ``nextUpdate`` whose grace window has not closed at ``now_s``, with the
-    second the window closes: what an operator must refresh soon (the node logs these)."""
+def overdue(state: StateDB, now_s: int, grace_s: int) -> list[tuple[CollateralPart, int]]:
+    """Stored parts past their ``nextUpdate`` at ``now_s``, each with the second its grace
+    window closes (at or before ``now_s``: closed, attestations that need it are refused):
+    what an operator must refresh (the node logs these)."""
     due = []
     for name in stored_names(state):
         part = load_part(state, name)
-        if part is not None and part.next_update < now_s <= part.next_update + grace_s:
+        if part is not None and part.next_update < now_s:
             due.append((part, part.next_update + grace_s))
     return due
 
@@ -182,12 +214,12 @@ def in_grace(state: StateDB, now_s: int, grace_s: int) -> list[tuple[CollateralP
 def decode_update(value: Any) -> CollateralUpdate:
     """``[tee, fmspc, document]`` (``DecodeError`` if malformed)."""
     tee, fmspc, document = expect_array(value, "collateral_update payload", 3)
-    tee = expect_str(tee, "collateral_update.tee", max_len=3)
-    if tee not in TEES:
-        raise DecodeError("collateral_update.tee: SGX or TDX", code=ErrorCode.DECODE_SHAPE)
+    tee = expect_str(tee, "collateral_update.tee", max_len=8)
+    if tee not in (*TEES, AMD):
+        raise DecodeError("collateral_update.tee: SGX, TDX or SEV-SNP", code=ErrorCode.DECODE_SHAPE)
     return CollateralUpdate(
         tee=tee,
-        fmspc=expect_bytes(fmspc, "collateral_update.fmspc", length=6),
+        fmspc=expect_bytes(fmspc, "collateral_update.fmspc", length=0 if tee == AMD else 6),
         document=expect_bytes(document, "collateral_update.document", max_len=MAX_DOCUMENT_BYTES),
     )
 
@@ -221,12 +253,15 @@ def _crl_part(name: str, crl: x509.CertificateRevocationList, fields: dict[str, 
                           _document(fields))
 
 
-def verify_update(update: CollateralUpdate, *, intel_root: bytes, now_s: int) -> tuple[CollateralPart, ...]:
+def verify_update(update: CollateralUpdate, *, intel_root: bytes, now_s: int,
+                  amd_arks: tuple[bytes, ...] = (), grace_s: int = 0) -> tuple[CollateralPart, ...]:
     """Steps 1-4 of the module docstring: the parts the document holds, each verified.
 
     A document may hold any of the four parts (Intel serves them separately), at least one.
     Raises ``TxFailed`` with the step's reason.  Pure: the store is not read here.
     """
+    if update.tee == AMD:
+        return (_verify_amd_crl(update.document, amd_arks, now_s, grace_s),)
     now = block_datetime(now_s)
     try:
         root = load_trust_anchor(intel_root)
@@ -281,6 +316,52 @@ def verify_update(update: CollateralUpdate, *, intel_root: bytes, now_s: int) ->
     return tuple(sorted(parts, key=lambda p: p.name))
 
 
+def _verify_amd_crl(data: bytes, amd_arks: tuple[bytes, ...], now_s: int, grace_s: int) -> CollateralPart:
+    """An AMD KDS CRL (DER or PEM) issued and signed by one of the ARKs in state, current at
+    ``now_s`` (a stored CRL makes its ARK's chains need a current one, so an expired CRL,
+    which anyone could replay, must not be the first one stored)."""
+    try:
+        with strict_parsing():
+            raw = bytes(data)
+            crl = (x509.load_pem_x509_crl(raw) if raw.lstrip().startswith(b"-----BEGIN")
+                   else x509.load_der_x509_crl(raw))
+            serials = frozenset(entry.serial_number for entry in crl)
+            crl.extensions  # noqa: B018 - parse it now, so later reads cannot fail
+    except PARSE_ERRORS as exc:
+        raise _fail("collateral_malformed", f"not a CRL: {exc}") from None
+    if len(serials) > MAX_REVOKED:
+        raise _fail("collateral_malformed", f"the CRL lists more than {MAX_REVOKED} serials")
+    arks = [load_trust_anchor(a) for a in amd_arks]
+    ark = next((a for a in arks if a.subject == crl.issuer), None)
+    if ark is None:
+        raise _fail("collateral_signature", "no AMD root in state issued this CRL")
+    try:
+        next_update = check_amd_crl(crl, ark)
+    except InvalidProof as exc:
+        raise _fail("collateral_signature", exc.reason) from None
+    issued = _seconds(crl.last_update_utc)
+    if issued > now_s:
+        raise _fail("collateral_not_yet_valid", "the CRL is issued after the block time")
+    if _seconds(next_update) + grace_s < now_s:
+        raise _fail("collateral_expired", f"the CRL was due at {next_update.isoformat()}")
+    der = crl.public_bytes(serialization.Encoding.DER)
+    # number 0: an ARK signs a VCEK CRL and a VLEK CRL with CRL numbers of their own, so only
+    # thisUpdate orders the CRLs of one ARK.
+    return CollateralPart(f"amd_crl/{common_name(ark.subject)}", issued, _seconds(next_update), 0,
+                          AmdRevocation(serials, next_update).document(der, _crl_number(crl)))
+
+
+def _merged(new: CollateralPart, stored: CollateralPart) -> CollateralPart:
+    """A newer AMD CRL keeps every serial an earlier one revoked: revocation is permanent."""
+    fresh, old = AmdRevocation.from_document(new.document), AmdRevocation.from_document(stored.document)
+    revoked = fresh.revoked | old.revoked
+    if len(revoked) > MAX_REVOKED:
+        raise _fail("collateral_store_full", f"more than {MAX_REVOKED} revoked serials for one ARK")
+    doc = json.loads(new.document)
+    merged = AmdRevocation(revoked, fresh.next_update).document(bytes.fromhex(doc["crl"]), doc["crl_number"])
+    return replace(new, document=merged)
+
+
 def apply_update(state: StateDB, parts: tuple[CollateralPart, ...]) -> tuple[str, ...]:
     """Steps 5-6: store the newer parts; return their names (``TxFailed`` on a rollback)."""
     newer = []
@@ -294,7 +375,7 @@ def apply_update(state: StateDB, parts: tuple[CollateralPart, ...]) -> tuple[str
                         f"{part.name} (issued {part.issue_date}, number {part.number}) is older than the stored one "
                         f"(issued {stored.issue_date}, number {stored.number})")
         if (part.issue_date, part.number) != (stored.issue_date, stored.number):
-            newer.append(part)
+            newer.append(_merged(part, stored) if part.name.startswith("amd_crl/") else part)
     if not newer:
         raise _fail("collateral_not_newer", "every part equals the stored one")
     if len(set(stored_names(state)) | {p.name for p in newer}) > MAX_PARTS:
@@ -311,7 +392,7 @@ __all__ = [
     "assemble",
     "collateral_lookup",
     "decode_update",
-    "in_grace",
+    "overdue",
     "load_part",
     "part_key",
     "part_names",

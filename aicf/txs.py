@@ -42,10 +42,10 @@ the stable word given here:
   ``bad_policy``).
 * ``job_revoke``: by the job's origin (``not_origin``) while it is queued or backing off
   (``not_revocable``): the whole escrow returns to the requester.
-* ``collateral_update``: Intel collateral for one TEE and FMSPC, from any account, verified
-  under the Intel root in state and never rolled back (``aicf.collateral``:
+* ``collateral_update``: Intel collateral for one TEE and FMSPC, or an AMD CRL, from any
+  account, verified under the roots in state and never rolled back (``aicf.collateral``:
   ``no_intel_root``, ``collateral_malformed``, ``collateral_signature``,
-  ``collateral_fmspc_mismatch``, ``collateral_not_yet_valid``, ``collateral_rollback``,
+  ``collateral_fmspc_mismatch``, ``collateral_not_yet_valid``, ``collateral_expired``, ``collateral_rollback``,
   ``collateral_not_newer``, ``collateral_store_full``).
 """
 
@@ -63,7 +63,7 @@ from aicf.attestation import (
     load_policy,
     save_policy,
 )
-from aicf.collateral import UPDATE_GAS, CollateralUpdate, apply_update, decode_update, verify_update
+from aicf.collateral import AMD, UPDATE_GAS, CollateralUpdate, apply_update, decode_update, verify_update
 from aicf.jobs import refund
 from aicf.params import AicfParams
 from aicf.records import ACTIVE, BACKOFF, QUEUED, REVOKED, STAKE_ADDRESS, UNBONDING, ProviderRecord, Telemetry
@@ -345,9 +345,12 @@ class CollateralUpdateTx(_Kind):
     def execute(self, state: StateDB, ctx: TxContext, p: CollateralUpdate) -> None:
         ctx.gas.charge(UPDATE_GAS)
         policy = load_policy(state)
-        if policy is None or not policy.intel_root:
+        if policy is None:
+            raise fail("no_policy", "no attestation policy in state")
+        if p.tee != AMD and not policy.intel_root:
             raise fail("no_intel_root", "the attestation policy in state names no Intel root")
-        parts = verify_update(p, intel_root=policy.intel_root, now_s=ctx.env.time_ms // 1000)
+        parts = verify_update(p, intel_root=policy.intel_root, amd_arks=policy.amd_arks,
+                              now_s=ctx.env.time_ms // 1000, grace_s=self.params.attestation.collateral_grace_s)
         stored = apply_update(state, parts)
         ctx.events.append(Event("aicf", "collateral_updated", (("tee", p.tee), ("fmspc", p.fmspc),
                                                                ("parts", ",".join(stored)))))

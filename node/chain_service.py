@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import structlog
 
-from aicf.collateral import in_grace
+from aicf.collateral import overdue
 from chain.apply import Application, BlockOutput
 from chain.block import Block, Commit, Header
 from chain.errors import StoreCorrupt
@@ -64,7 +64,7 @@ class ChainService:
             raise StoreCorrupt("the data directory belongs to a different genesis")
         self.head: Header = store.check_head()
         self._listeners: list[Callable[[Block, BlockOutput], None]] = []
-        self._collateral_warned: set[tuple[str, int]] = set()
+        self._collateral_warned: set[tuple[str, int, bool]] = set()
 
     @property
     def chain_id(self) -> str:
@@ -100,15 +100,21 @@ class ChainService:
             listener(block, output)
 
     def _warn_collateral(self) -> None:
-        """Warn once per stored collateral part that is past its ``nextUpdate`` and inside the
-        grace window (``aicf.collateral``): SGX/TDX attestations on its platforms will be
-        refused when the window closes unless someone submits newer collateral."""
+        """Warn once per stored collateral part when it passes its ``nextUpdate`` (inside the
+        grace window, ``aicf.collateral``) and once more when the window closes: from then on
+        attestations that need it are refused until someone submits newer collateral."""
         grace = self.genesis.aicf.attestation.collateral_grace_s
         now_s = self.head.time_ms // 1000
-        for part, closes in in_grace(self.head_state(), now_s, grace):
-            if (part.name, part.next_update) in self._collateral_warned:
+        for part, closes in overdue(self.head_state(), now_s, grace):
+            closed = closes < now_s
+            if (part.name, part.next_update, closed) in self._collateral_warned:
                 continue
-            self._collateral_warned.add((part.name, part.next_update))
-            log.warning("collateral past its nextUpdate; submit newer collateral (cairn tx collateral) "
-                        "before the grace window closes", part=part.name,
-                        next_update=show_time(part.next_update * 1000), grace_closes=show_time(closes * 1000))
+            self._collateral_warned.add((part.name, part.next_update, closed))
+            if closed:
+                log.warning("collateral expired past its grace window: attestations that need it are refused "
+                            "until newer collateral lands (cairn tx collateral)", part=part.name,
+                            next_update=show_time(part.next_update * 1000), grace_closed=show_time(closes * 1000))
+            else:
+                log.warning("collateral past its nextUpdate; submit newer collateral (cairn tx collateral) "
+                            "before the grace window closes", part=part.name,
+                            next_update=show_time(part.next_update * 1000), grace_closes=show_time(closes * 1000))

@@ -465,12 +465,17 @@ COLLATERAL_GAS = 2_000_000
 def cmd_tx_collateral(args: argparse.Namespace) -> int:
     from aicf.collateral import MAX_DOCUMENT_BYTES
 
-    try:
-        fmspc = bytes.fromhex(args.fmspc)
-    except ValueError:
+    if args.tee == "SEV-SNP":
+        if args.fmspc is not None:
+            raise CliError("--fmspc: only for SGX and TDX collateral")
         fmspc = b""
-    if len(fmspc) != 6:
-        raise CliError("--fmspc: expected 12 hex digits")
+    else:
+        try:
+            fmspc = bytes.fromhex(args.fmspc or "")
+        except ValueError:
+            fmspc = b""
+        if len(fmspc) != 6:
+            raise CliError("--fmspc: SGX and TDX collateral needs the platform's FMSPC, 12 hex digits")
     try:
         document = Path(args.file).read_bytes()
     except OSError as exc:
@@ -709,9 +714,10 @@ def _parser() -> argparse.ArgumentParser:
     tp = tsub.add_parser("collateral", help="submit Intel SGX/TDX collateral (TCB info, QE identity, CRLs) "
                          "to the chain's collateral store")
     signed(tp, f"default: {COLLATERAL_GAS:,}")
-    tp.add_argument("--tee", required=True, choices=("SGX", "TDX"), help="the TEE the collateral is for")
-    tp.add_argument("--fmspc", required=True, help="the platform's FMSPC, 12 hex digits (the TCB info's fmspc)")
-    tp.add_argument("file", help="a collateral JSON document (the format `cairn proofs verify --collateral` reads)")
+    tp.add_argument("--tee", required=True, choices=("SGX", "TDX", "SEV-SNP"), help="the TEE the collateral is for")
+    tp.add_argument("--fmspc", help="SGX/TDX: the platform's FMSPC, 12 hex digits (the TCB info's fmspc)")
+    tp.add_argument("file", help="SGX/TDX: a collateral JSON document (the format `cairn proofs verify "
+                    "--collateral` reads); SEV-SNP: an AMD KDS CRL (DER or PEM)")
     tp.set_defaults(func=cmd_tx_collateral)
 
     from node.cli_jobs import add_parsers as add_job_parsers

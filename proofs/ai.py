@@ -87,8 +87,8 @@ first:
    ``ai_attestation_class_not_configured``.  When ``config.stored_collateral`` is set
    (inside blocks: the collateral store of ``aicf.collateral``), SGX and TDX quotes are
    checked against the collateral it returns for the quote's TEE, FMSPC and PCK CA, never
-   the attestation's own, with every ``nextUpdate`` extended by
-   ``config.collateral_grace_s``;
+   the attestation's own, and SEV-SNP chains against the revocations it holds for their ARK
+   (when it holds any), with every ``nextUpdate`` extended by ``config.collateral_grace_s``;
 4. the binding above (``ai_report_data_mismatch``);
 5. an inline output hashes to ``output_digest`` (``ai_output_digest_mismatch``).
 
@@ -133,9 +133,10 @@ from proofs.devnet import DevnetAttestationConfig, report_data_for, verify_devne
 from proofs.envelope import MAX_BODY_BYTES, ProofEnvelope, ProofType, decode_reason
 from proofs.policy import MAX_LATENCY_MS, MAX_RUNTIME_MS, PPM, meter_ai
 from proofs.registry import BodyResult, VerifyContext
-from proofs.tee.sevsnp import SevSnpPolicy, verify_sevsnp
+from proofs.tee.sevsnp import AmdRevocation, SevSnpPolicy, load_chain, verify_sevsnp
 from proofs.tee.sgx import SgxPolicy, parse_quote, pck_platform, verify_sgx_quote
 from proofs.tee.tdx import TdxPolicy, parse_tdx_quote, verify_tdx_quote
+from proofs.tee.x509util import common_name
 
 AI_BODY_VERSION: Final[int] = 1
 MAX_INLINE_OUTPUT: Final[int] = 64 * 1024
@@ -440,8 +441,10 @@ class AiVerifyConfig:
     ``(model, model_digest)`` must be one of them; empty leaves the pair unchecked."""
     stored_collateral: Callable[[str, bytes, str], bytes | None] | None = None
     """``(tee, fmspc, pck_ca_kind) -> collateral document or None``: where SGX and TDX
-    collateral comes from inside blocks (``aicf.collateral.collateral_lookup``).  None (offline
-    verification): the attestation's own collateral."""
+    collateral comes from inside blocks (``aicf.collateral.collateral_lookup``); for
+    ``("SEV-SNP", b"", ARK common name)`` the ARK's revocation document
+    (``sevsnp.AmdRevocation``).  None (offline verification): the attestation's own
+    collateral and no revocation check."""
     collateral_grace_s: int = 0
     """Seconds every collateral ``nextUpdate`` is extended by (genesis's grace window)."""
 
@@ -506,6 +509,15 @@ def _collateral(config: AiVerifyConfig, tee: str, own: bytes | None, parse: Call
     return None if platform is None else config.stored_collateral(tee, *platform)
 
 
+def _amd_revocation(config: AiVerifyConfig, attestation: SevSnpEvidence) -> AmdRevocation | None:
+    """Inside blocks, the stored revocations of the chain's ARK (None: none stored, or offline)."""
+    if config.stored_collateral is None:
+        return None
+    _, _, ark = load_chain(attestation.vcek, attestation.chain_pem)
+    document = config.stored_collateral("SEV-SNP", b"", common_name(ark.subject) or "")
+    return None if document is None else AmdRevocation.from_document(document)
+
+
 def verify_attestation(
     attestation: Attestation,
     *,
@@ -531,6 +543,8 @@ def verify_attestation(
             trusted_arks=config.amd_arks,
             now=block_datetime(now),
             policy=config.sevsnp_policy,
+            revocation=_amd_revocation(config, attestation),
+            grace=timedelta(seconds=config.collateral_grace_s),
         )
         return verdict.report_data
     if isinstance(attestation, SgxEvidence):

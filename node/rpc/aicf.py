@@ -52,7 +52,7 @@ from node.rpc.views import address_param, header_json
 
 MAX_PAGE = 100
 MAX_SCAN = 1_000
-COLLATERAL_NAME = re.compile(r"tcb_info/(SGX|TDX)/[0-9a-f]{12}|qe_identity/(SGX|TDX)|crl/(root_ca|pck_processor|pck_platform)")
+COLLATERAL_NAME = re.compile(r"tcb_info/(SGX|TDX)/[0-9a-f]{12}|qe_identity/(SGX|TDX)|crl/(root_ca|pck_processor|pck_platform)|amd_crl/ARK-[A-Za-z]{1,16}")
 RECORD_KINDS = ("account", "provider", "job", "receipt", "request", "result", "attestation_policy", "collateral")
 
 

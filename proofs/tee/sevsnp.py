@@ -59,6 +59,14 @@ at the first failure:
     (``sevsnp_tcb_too_low``), ``measurement`` in the allowlist when one is given
     (``sevsnp_measurement_not_allowed``).
 
+With ``revocation`` (inside blocks: what the chain's collateral store holds for the chain's
+ARK, ``aicf.collateral``), between steps 5 and 6: the stored CRL is still current at ``now``
+(its ``nextUpdate`` plus ``grace``; ``sevsnp_crl_expired``) and the ASK or ASVK is not among the
+serials any CRL of that ARK has revoked (``sevsnp_cert_revoked``).  :func:`check_amd_crl` is
+the check a CRL passes before it is stored: issued and signed by the ARK with AMD's RSA-PSS
+parameters (``sevsnp_crl_issuer_mismatch``, ``sevsnp_crl_signature``), a ``nextUpdate``
+(``sevsnp_crl_malformed``), no unknown critical extension (``sevsnp_crl_unsupported_extension``).
+
 The binding of ``report_data`` to a task is the caller's check: the verdict exposes it.
 Reserved bytes inside the signed region are not judged: the signature covers them.
 """
@@ -66,10 +74,11 @@ Reserved bytes inside the signed region are not judged: the signature covers the
 from __future__ import annotations
 
 import enum
+import json
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -85,6 +94,7 @@ from proofs.tee.x509util import (
     DerError,
     SignatureScheme,
     common_name,
+    crl_signed_by,
     der_integer,
     der_single,
     ec_public_key,
@@ -636,6 +646,62 @@ def load_chain(
     return key_cert, chain[0], chain[1]
 
 
+MAX_REVOKED = 4096
+"""Most revoked serials a stored revocation document lists."""
+
+
+@dataclass(frozen=True, slots=True)
+class AmdRevocation:
+    """What the chain knows about one ARK's revocations: every ASK/ASVK serial a CRL of that
+    ARK has listed (revocation is permanent, so the set only grows) and when the latest CRL
+    is due (``nextUpdate``)."""
+
+    revoked: frozenset[int]
+    next_update: datetime
+
+    def document(self, crl_der: bytes, crl_number: int) -> bytes:
+        """The stored form: canonical JSON ``{"crl", "crl_number", "next_update", "revoked"}``."""
+        return json.dumps({"crl": crl_der.hex(), "crl_number": crl_number,
+                           "next_update": self.next_update.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           "revoked": [format(n, "x") for n in sorted(self.revoked)]},
+                          sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_document(cls, data: bytes) -> AmdRevocation:
+        """Inverse of :meth:`document` (``sevsnp_crl_malformed`` for anything else)."""
+        try:
+            doc = json.loads(data)
+            revoked = frozenset(int(v, 16) for v in doc["revoked"])
+            when = datetime.strptime(doc["next_update"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except (ValueError, KeyError, TypeError) as exc:
+            fail(PREFIX, "crl_malformed", f"stored revocation document: {exc}")
+        if len(revoked) > MAX_REVOKED:
+            fail(PREFIX, "crl_malformed", f"more than {MAX_REVOKED} revoked serials")
+        return cls(revoked=revoked, next_update=when)
+
+
+def check_amd_crl(crl: x509.CertificateRevocationList, ark: x509.Certificate) -> datetime:
+    """``crl`` is issued and signed by ``ark`` (module docstring); returns its ``nextUpdate``."""
+    if crl.issuer != ark.subject:
+        fail(PREFIX, "crl_issuer_mismatch", f"the CRL is not issued by {ark.subject.rfc4514_string()}")
+    if not crl_signed_by(crl, ark, SignatureScheme.RSA_PSS_SHA384):
+        fail(PREFIX, "crl_signature", "the CRL's signature does not verify under the ARK with AMD's RSA-PSS")
+    for ext in crl.extensions:
+        if ext.critical:
+            fail(PREFIX, "crl_unsupported_extension", f"the CRL has a critical extension {ext.oid.dotted_string}")
+    if crl.next_update_utc is None:
+        fail(PREFIX, "crl_malformed", "the CRL has no nextUpdate")
+    return crl.next_update_utc
+
+
+def check_revocation(ask: x509.Certificate, revocation: AmdRevocation, now: datetime, grace: timedelta) -> None:
+    """The stored CRL is current and does not list the ASK/ASVK (module docstring)."""
+    if now > revocation.next_update + grace:
+        fail(PREFIX, "crl_expired", f"the ARK's CRL was due at {revocation.next_update.isoformat()}")
+    if ask.serial_number in revocation.revoked:
+        fail(PREFIX, "cert_revoked", f"{common_name(ask.subject)} (serial {ask.serial_number:x}) is revoked")
+
+
 def verify_sevsnp(
     report: bytes,
     vcek_der_or_pem: bytes,
@@ -644,6 +710,8 @@ def verify_sevsnp(
     trusted_arks: Sequence[bytes],
     now: datetime,
     policy: SevSnpPolicy,
+    revocation: AmdRevocation | None = None,
+    grace: timedelta = timedelta(0),
 ) -> SevSnpVerdict:
     """Verify an SEV-SNP report end to end (module docstring, steps 1-10).
 
@@ -657,6 +725,8 @@ def verify_sevsnp(
     parsed = parse_report(report)
     key_cert, ask, ark = load_chain(vcek_der_or_pem, chain_pem)
     key = verify_key_certificate(key_cert, ask, ark, trusted_arks=anchors, now=now)
+    if revocation is not None:
+        check_revocation(ask, revocation, now, grace)
     check_report_binding(parsed, key)
     verify_report_signature(parsed, key.public_key)
     check_policy(parsed, policy)
@@ -666,14 +736,17 @@ def verify_sevsnp(
 __all__ = [
     "REPORT_SIZE",
     "AmdKeyCertificate",
+    "AmdRevocation",
     "InvalidProof",
     "SevSnpPolicy",
     "SevSnpReport",
     "SevSnpVerdict",
     "SigningKey",
     "TcbVersion",
+    "check_amd_crl",
     "check_policy",
     "check_report_binding",
+    "check_revocation",
     "load_chain",
     "parse_report",
     "verify_key_certificate",

@@ -354,7 +354,38 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate, scheme: Signatur
     (same octets, still valid DER), would leave a different certificate that still verifies.
     """
     try:
-        outer, inner, value = unsigned_signature_fields(cert)
+        fields = unsigned_signature_fields(cert)
+    except DerError:
+        return False
+    return _signature_holds(fields, issuer, scheme, cert.signature_algorithm_oid, cert.signature_hash_algorithm,
+                            cert.signature, cert.tbs_certificate_bytes)
+
+
+def crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate, scheme: SignatureScheme) -> bool:
+    """:func:`signed_by` for a CRL: ``CertificateList = [tbsCertList, signatureAlgorithm,
+    signatureValue]``, ``tbsCertList`` starting with an optional version INTEGER, then its copy
+    of the algorithm; the same rules on both copies and the BIT STRING."""
+    try:
+        _, body = der_single(crl.public_bytes(serialization.Encoding.DER))
+        _, tbs, tbs_end = der_read(body, 0)
+        _, _, alg_end = der_read(body, tbs_end)
+        _, _, value_end = der_read(body, alg_end)
+        pos = 0
+        if tbs[:1] == bytes([TAG_INTEGER]):  # version v2
+            _, _, pos = der_read(tbs, pos)
+        start = pos
+        _, _, pos = der_read(tbs, pos)
+        fields = (body[tbs_end:alg_end], tbs[start:pos], body[alg_end:value_end])
+    except DerError:
+        return False
+    return _signature_holds(fields, issuer, scheme, crl.signature_algorithm_oid, crl.signature_hash_algorithm,
+                            crl.signature, crl.tbs_certlist_bytes)
+
+
+def _signature_holds(fields: tuple[bytes, bytes, bytes], issuer: x509.Certificate, scheme: SignatureScheme,
+                     oid: x509.ObjectIdentifier, hash_algorithm: object, signature: bytes, signed: bytes) -> bool:
+    outer, inner, value = fields
+    try:
         tag, content = der_single(value)
     except DerError:
         return False
@@ -367,22 +398,16 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate, scheme: Signatur
         if scheme is SignatureScheme.RSA_PSS_SHA384:
             if not isinstance(key, rsa.RSAPublicKey):
                 return False
-            if cert.signature_algorithm_oid != SignatureAlgorithmOID.RSASSA_PSS:
+            if oid != SignatureAlgorithmOID.RSASSA_PSS or not isinstance(hash_algorithm, hashes.SHA384):
                 return False
-            if not isinstance(cert.signature_hash_algorithm, hashes.SHA384):
-                return False
-            key.verify(
-                cert.signature,
-                cert.tbs_certificate_bytes,
-                padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48),
-                hashes.SHA384(),
-            )
+            key.verify(signature, signed, padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48),
+                       hashes.SHA384())
         else:
             if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
                 return False
-            if cert.signature_algorithm_oid != SignatureAlgorithmOID.ECDSA_WITH_SHA256:
+            if oid != SignatureAlgorithmOID.ECDSA_WITH_SHA256:
                 return False
-            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
+            key.verify(signature, signed, ec.ECDSA(hashes.SHA256()))
     except CRYPTO_ERRORS:
         return False
     return True

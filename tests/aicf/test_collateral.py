@@ -12,29 +12,40 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
 
 from aicf.attestation import load_policy
 from aicf.collateral import (
+    CollateralPart,
     CollateralUpdate,
     apply_update,
     assemble,
-    in_grace,
+    collateral_lookup,
     load_part,
+    overdue,
+    part_key,
     stored_names,
     verify_update,
 )
+from aicf.records import encode_record
 from aicf.txs import registration_report_data
 from chain.apply import BlockOutput
+from chain.errors import InvalidProof
 from chain.kv import MemoryKV
 from chain.module import TxFailed
 from chain.smt import EMPTY_ROOT
 from chain.state import StateDB
 from chain.tx import SignedTx
-from genesis.trust import intel_sgx_root
+from genesis.trust import amd_arks, intel_sgx_root
+from proofs.ai import AiVerifyConfig, SevSnpEvidence, verify_attestation
+from proofs.tee.sevsnp import AmdRevocation, SevSnpPolicy
 from tests.aicf.helpers import STAKE, JobsChain, account, fast_genesis, provider_key
 from tests.aicf.test_attestation_policy import GOVERNORS, _update
 from tests.proofs.synthetic_intel import VECTOR, TestIntel
@@ -179,7 +190,7 @@ def test_attestations_follow_the_stored_collateral_and_the_block_time() -> None:
     # after nextUpdate, inside the grace window: still accepted, and the part is reported as due
     (r,) = chain.at("2025-04-15T00:00:00", chain.register_tdx(1)).receipts
     assert r.ok, r.reason
-    due = {part.name: closes for part, closes in in_grace(chain.state(), at("2025-04-15T00:00:00"), grace)}
+    due = {part.name: closes for part, closes in overdue(chain.state(), at("2025-04-15T00:00:00"), grace)}
     assert due == {"tcb_info/TDX/b0c06f000000": at("2025-04-12T07:30:24") + grace,
                    "qe_identity/TDX": at("2025-04-12T07:08:21") + grace}
     # after the grace window: refused
@@ -191,7 +202,7 @@ def test_attestations_follow_the_stored_collateral_and_the_block_time() -> None:
     assert r.ok, r.reason
     (r,) = chain.at("2025-06-20T00:02:00", chain.register_tdx(2)).receipts
     assert r.ok, r.reason
-    assert in_grace(chain.state(), at("2025-06-20T00:02:00"), grace) == []
+    assert overdue(chain.state(), at("2025-06-20T00:02:00"), grace) == []
     # a rollback to March is refused with its reason, and the June collateral stays
     (r,) = chain.at("2025-06-20T00:03:00", chain.collateral_tx(MARCH, parts=("tcb_info", "qe_identity"))).receipts
     assert r.reason.startswith("collateral_rollback")
@@ -208,3 +219,149 @@ def test_an_envelopes_own_collateral_is_ignored_inside_blocks() -> None:
     tx = chain.tx(key, "provider_register", [["ai"], ["llama3-8b"], [], "local", ["tdx", quote, own], STAKE, 0])
     (r,) = chain.at("2025-04-01T00:00:00", tx).receipts
     assert r.reason == "attestation_invalid: tdx_collateral_required"
+
+
+# --- AMD CRLs ----------------------------------------------------------------------------
+
+AMD_CRLS = VECTOR.parents[1] / "sev-snp" / "amd-crls"
+GENESIS_CERTS = VECTOR.parents[4] / "genesis" / "certs"
+
+
+def _amd(document: bytes) -> CollateralUpdate:
+    return CollateralUpdate("SEV-SNP", b"", document)
+
+
+def _amd_refusal(document: bytes, when: str, state: StateDB | None = None,
+                 arks: tuple[bytes, ...] | None = None) -> str:
+    with pytest.raises(TxFailed) as info:
+        apply_update(state or _state(), verify_update(_amd(document), intel_root=b"", now_s=at(when),
+                                                      amd_arks=tuple(amd_arks().values()) if arks is None else arks))
+    return str(info.value.details["reason"])
+
+
+def test_amds_crls_are_stored_with_what_they_revoke() -> None:
+    state = _state()
+    for name in ("genoa", "milan"):
+        parts = verify_update(_amd((AMD_CRLS / f"{name}_crl.pem").read_bytes()), intel_root=b"",
+                              amd_arks=tuple(amd_arks().values()), now_s=at("2025-07-01T00:00:00"))
+        apply_update(state, parts)
+    genoa = load_part(state, "amd_crl/ARK-Genoa")
+    milan = load_part(state, "amd_crl/ARK-Milan")
+    assert genoa is not None and milan is not None
+    assert AmdRevocation.from_document(genoa.document).revoked == {0x20001}
+    assert AmdRevocation.from_document(milan.document).revoked == frozenset()
+    assert (genoa.issue_date, genoa.next_update) == (at("2024-10-23T04:36:24"), at("2025-11-03T01:00:00"))
+    assert json.loads(genoa.document)["crl_number"] == 4
+    assert collateral_lookup(state)("SEV-SNP", b"", "ARK-Genoa") == genoa.document
+    assert _amd_refusal((AMD_CRLS / "genoa_crl.pem").read_bytes(), "2025-07-02T00:00:00", state) == \
+        "collateral_not_newer"
+
+
+@pytest.mark.parametrize(("document", "when", "arks", "reason"), [
+    ((AMD_CRLS / "milan_crl.pem").read_bytes(), "2025-05-01T00:00:00", None, "collateral_not_yet_valid"),
+    ((AMD_CRLS / "milan_crl.pem").read_bytes(), "2025-07-01T00:00:00", "genoa only", "collateral_signature"),
+    (b"not a crl", "2025-07-01T00:00:00", None, "collateral_malformed"),
+    ((AMD_CRLS / "genoa_crl.pem").read_bytes(), "2025-11-04T00:00:00", None, "collateral_expired"),
+])
+def test_refused_amd_crls(document: bytes, when: str, arks: str | None, reason: str) -> None:
+    only = (amd_arks()["Genoa"],) if arks else None
+    assert _amd_refusal(document, when, arks=only) == reason
+
+
+def test_a_tampered_amd_crl_fails_its_signature() -> None:
+    der = bytearray(x509.load_pem_x509_crl((AMD_CRLS / "milan_crl.pem").read_bytes()).public_bytes(
+        serialization.Encoding.DER))
+    der[-5] ^= 1
+    assert _amd_refusal(bytes(der), "2025-07-01T00:00:00") == "collateral_signature"
+
+
+class TestArk:
+    """An RSA ARK of our own (AMD's name, a test key) that signs CRLs the way AMD does."""
+
+    __test__ = False
+    NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ARK-Milan"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Cairn test, not AMD")])
+    PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.cert = (x509.CertificateBuilder().subject_name(self.NAME).issuer_name(self.NAME)
+                     .public_key(self.key.public_key()).serial_number(1)
+                     .not_valid_before(datetime(2020, 1, 1, tzinfo=UTC)).not_valid_after(datetime(2045, 1, 1, tzinfo=UTC))
+                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                     .sign(self.key, hashes.SHA384(), rsa_padding=self.PSS))
+
+    def crl(self, issued: str, serials: tuple[int, ...]) -> bytes:
+        builder = (x509.CertificateRevocationListBuilder().issuer_name(self.NAME)
+                   .last_update(datetime.fromisoformat(issued).replace(tzinfo=UTC))
+                   .next_update(datetime.fromisoformat(issued).replace(tzinfo=UTC) + timedelta(days=30)))
+        for serial in serials:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial)
+                .revocation_date(datetime(2025, 1, 1, tzinfo=UTC)).build())
+        return builder.sign(self.key, hashes.SHA384(), rsa_padding=self.PSS).public_bytes(serialization.Encoding.DER)
+
+    @property
+    def der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_a_newer_crl_keeps_earlier_revocations_and_an_older_one_is_a_rollback() -> None:
+    ark = TestArk()
+    state = _state()
+    for issued, serials, when in (("2025-03-01T00:00:00", (5,), "2025-03-02T00:00:00"),
+                                  ("2025-04-01T00:00:00", (7,), "2025-04-02T00:00:00")):
+        apply_update(state, verify_update(_amd(ark.crl(issued, serials)), intel_root=b"", amd_arks=(ark.der,),
+                                          now_s=at(when)))
+    part = load_part(state, "amd_crl/ARK-Milan")
+    assert part is not None and AmdRevocation.from_document(part.document).revoked == {5, 7}
+    assert part.next_update == at("2025-05-01T00:00:00")
+    assert _amd_refusal(ark.crl("2025-03-15T00:00:00", ()), "2025-04-03T00:00:00", state,
+                        arks=(ark.der,)) == "collateral_rollback"
+
+
+def test_blocks_refuse_a_sev_snp_chain_whose_ask_the_store_revokes() -> None:
+    """The lookup inside blocks hands the ARK's stored revocations to the SEV-SNP verifier."""
+    snp = VECTOR.parents[1] / "sev-snp" / "milan_go-sev-guest"
+    chain = (GENESIS_CERTS / "ask_ark_milan.pem").read_bytes()
+    evidence = SevSnpEvidence((snp / "attestation.bin").read_bytes(), (snp / "vcek.der").read_bytes(), chain)
+    ask = x509.load_pem_x509_certificates(chain)[0]
+    state = _state()
+    base = AiVerifyConfig(amd_arks=tuple(amd_arks().values()),
+                          sevsnp_policy=SevSnpPolicy(allow_debug=True), stored_collateral=collateral_lookup(state))
+    now = at("2025-07-01T00:00:00")
+    verify_attestation(evidence, chain_id="cairn-devnet", now=now, config=base, devnet=None,
+                       expected_report_data=bytes(64))  # nothing stored: roots only
+    revoked = AmdRevocation(frozenset({ask.serial_number}), datetime(2025, 8, 1, tzinfo=UTC))
+    state.set(part_key("amd_crl/ARK-Milan"), encode_record(CollateralPart(
+        "amd_crl/ARK-Milan", now - 86_400, at("2025-08-01T00:00:00"), 0, revoked.document(b"\x30\x00", 1))))
+    with pytest.raises(InvalidProof) as exc:
+        verify_attestation(evidence, chain_id="cairn-devnet", now=now, config=base, devnet=None,
+                           expected_report_data=bytes(64))
+    assert exc.value.reason == "sevsnp_cert_revoked"
+
+
+def test_the_node_warns_once_when_collateral_enters_its_grace_window_and_once_when_it_closes() -> None:
+    from structlog.testing import capture_logs
+
+    from node.chain_service import ChainService
+
+    chain = CollateralChain(TestIntel())
+    chain.at("2025-03-22T00:00:00", chain.collateral_tx(MARCH, parts=("tcb_info",)))
+    service = ChainService(chain.mem.store, chain.genesis)  # the node's view of the same store
+
+    def warnings_at(when: str) -> list[dict[str, Any]]:
+        chain.at(when)
+        service.head = chain.mem.head
+        with capture_logs() as logs:
+            service._warn_collateral()
+        return [e for e in logs if e["log_level"] == "warning"]
+
+    assert warnings_at("2025-04-01T00:00:00") == []
+    (entered,) = warnings_at("2025-04-13T00:00:00")
+    assert entered["part"] == "tcb_info/TDX/b0c06f000000" and "before the grace window closes" in entered["event"]
+    assert entered["grace_closes"] == "2025-04-19T07:30:24.000Z"
+    assert warnings_at("2025-04-14T00:00:00") == []  # once
+    (closed,) = warnings_at("2025-04-20T00:00:00")
+    assert "refused" in closed["event"] and closed["part"] == entered["part"]
+    assert warnings_at("2025-04-21T00:00:00") == []

@@ -27,10 +27,12 @@ from hypothesis import strategies as st
 from chain.errors import InvalidProof
 from proofs.tee.sevsnp import (
     REPORT_SIZE,
+    AmdRevocation,
     SevSnpPolicy,
     SevSnpReport,
     SigningKey,
     TcbVersion,
+    check_amd_crl,
     check_policy,
     check_report_binding,
     load_chain,
@@ -493,3 +495,63 @@ def test_vcek_flips_found_by_fuzzing(ev: Evidence, bit: int) -> None:
     with pytest.raises(InvalidProof) as exc:
         verify(ev, vcek=bytes(data))
     assert reason(exc) == "sevsnp_vcek_malformed"
+
+
+# --------------------------------------------------------------------------- revocation (AMD CRLs)
+
+AMD_CRLS = Path(__file__).resolve().parents[1] / "vectors" / "tee" / "sev-snp" / "amd-crls"
+
+
+def _chain_certs(chain: bytes) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(chain)
+
+
+def test_amds_crls_verify_under_their_arks(ev: Evidence) -> None:
+    for name, chain in (("genoa", ev.genoa_chain), ("milan", ev.milan_chain)):
+        crl = x509.load_pem_x509_crl((AMD_CRLS / f"{name}_crl.pem").read_bytes())
+        ask, ark = _chain_certs(chain)
+        assert check_amd_crl(crl, ark) == crl.next_update_utc
+        with pytest.raises(InvalidProof) as exc:
+            check_amd_crl(crl, ask)
+        assert reason(exc) == "sevsnp_crl_issuer_mismatch"
+    genoa = x509.load_pem_x509_crl((AMD_CRLS / "genoa_crl.pem").read_bytes())
+    assert [entry.serial_number for entry in genoa] == [0x20001]
+    milan_ark = _chain_certs(ev.milan_chain)[1]
+    with pytest.raises(InvalidProof) as exc:
+        check_amd_crl(genoa, milan_ark)
+    assert reason(exc) == "sevsnp_crl_issuer_mismatch"
+
+
+def test_a_crl_with_a_broken_signature_is_refused(ev: Evidence) -> None:
+    der = bytearray(x509.load_pem_x509_crl((AMD_CRLS / "milan_crl.pem").read_bytes()).public_bytes(
+        Encoding.DER))
+    der[-5] ^= 1  # inside the signature value
+    with pytest.raises(InvalidProof) as exc:
+        check_amd_crl(x509.load_der_x509_crl(bytes(der)), _chain_certs(ev.milan_chain)[1])
+    assert reason(exc) == "sevsnp_crl_signature"
+
+
+def test_a_revoked_ask_or_a_stale_crl_refuses_the_report(ev: Evidence) -> None:
+    ask = _chain_certs(ev.milan_chain)[0]
+    current = AmdRevocation(revoked=frozenset({0x20001}), next_update=NOW + timedelta(days=30))
+    assert verify_sevsnp(ev.report, ev.vcek, ev.milan_chain, trusted_arks=ev.trusted_arks, now=NOW,
+                         policy=DEBUG_OK, revocation=current).report.report_data[:5] == bytes([1, 2, 3, 4, 5])
+    revoked = AmdRevocation(revoked=frozenset({ask.serial_number}), next_update=NOW + timedelta(days=30))
+    stale = AmdRevocation(revoked=frozenset(), next_update=NOW - timedelta(days=2))
+    for revocation, grace, expected in ((revoked, timedelta(0), "sevsnp_cert_revoked"),
+                                        (stale, timedelta(days=1), "sevsnp_crl_expired")):
+        with pytest.raises(InvalidProof) as exc:
+            verify_sevsnp(ev.report, ev.vcek, ev.milan_chain, trusted_arks=ev.trusted_arks, now=NOW,
+                          policy=DEBUG_OK, revocation=revocation, grace=grace)
+        assert reason(exc) == expected
+    # inside the grace window the stale CRL still counts
+    verify_sevsnp(ev.report, ev.vcek, ev.milan_chain, trusted_arks=ev.trusted_arks, now=NOW, policy=DEBUG_OK,
+                  revocation=stale, grace=timedelta(days=3))
+
+
+def test_the_revocation_document_round_trips_and_refuses_garbage() -> None:
+    rev = AmdRevocation(revoked=frozenset({1, 0x20001}), next_update=NOW)
+    assert AmdRevocation.from_document(rev.document(b"\x30\x00", 4)) == rev
+    with pytest.raises(InvalidProof) as exc:
+        AmdRevocation.from_document(b"{}")
+    assert reason(exc) == "sevsnp_crl_malformed"
