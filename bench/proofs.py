@@ -25,7 +25,9 @@ each with the anchor its ratio is taken against:
   (2·3), the PCK CRL issuer chain (2) and the two CRLs (2);
 * TDX ``verify_tdx_quote`` (dcap-qvl's TDX v4 quote with its collateral, at a time inside
   the collateral's window): the same anchor 15·p2 — the same chain, signatures and
-  collateral, with TDX's TCB info and TD QE identity;
+  collateral, with TDX's TCB info and TD QE identity; and the same quote through
+  ``verify_attestation`` with a warm ``TeeVerdictCache`` (a memo hit, what a node pays for a
+  quote it has already checked);
 * devnet ``verify_devnet_attestation`` of an encoded report: anchor p4;
 * QUANTUM_V1 ``verify_quantum_result`` of an honest job (the 12-qubit, depth-20 circuit of
   ``tests/proofs/test_quantum_verify.py``, 1000 shots, 16 trap slots, 8 opened): anchor p6;
@@ -52,7 +54,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -64,12 +66,14 @@ from py_ecc import optimized_bn128 as bn
 from chain.hashing import H
 from genesis.trust import amd_arks, intel_sgx_root
 from node.provider.quantum import open_result, simulate_histogram, simulate_plan
+from proofs.ai import AiVerifyConfig, TdxEvidence, verify_attestation
 from proofs.devnet import DevnetAttestationConfig, DevnetSigner, report_data_for, verify_devnet_attestation
 from proofs.groth16 import Groth16Cache, parse_verifying_key, verify_groth16
 from proofs.quantum.qasm import parse_qasm
 from proofs.quantum.verify import QuantumContext, QuantumParams, make_plan, verify_quantum_result
 from proofs.tee import SevSnpPolicy, SgxPolicy, verify_sevsnp, verify_sgx_quote
 from proofs.tee.tdx import TdxPolicy, verify_tdx_quote
+from proofs.tee.verdicts import TeeVerdictCache
 
 TESTDATA = Path(__file__).resolve().parents[1] / "tests" / "vectors"
 NOW = datetime(2025, 7, 1, tzinfo=UTC)
@@ -215,6 +219,21 @@ def tdx_case() -> tuple[Case, str | None]:
     return repeat(run), status
 
 
+def tdx_memo_case() -> Case:
+    """The same quote through ``verify_attestation`` with a warm verdict memo (a memo hit)."""
+    d = ("tee", "sgx-dcap", "tdx-v4_dcap-qvl")
+    evidence = TdxEvidence(_read(*d, "tdx_quote.bin"), _read(*d, "tdx_quote_collateral.json"))
+    config = AiVerifyConfig(intel_sgx_root=intel_sgx_root(), verdict_cache=TeeVerdictCache())
+    now = (TDX_NOW - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
+
+    def run() -> object:
+        return verify_attestation(evidence, chain_id="bench", now=now, config=config, devnet=None,
+                                  expected_report_data=bytes(64))
+
+    run()
+    return repeat(run)
+
+
 def devnet_case() -> Case:
     signer = DevnetSigner.from_seed(H(b"bench/devnet-signer", b""))
     config = DevnetAttestationConfig(enabled=True, signers=(signer.public_key,))
@@ -309,6 +328,7 @@ def main() -> None:
     tdx, tdx_status = tdx_case()
     cases |= {
         "tdx": tdx,
+        "tdx_memo": tdx_memo_case(),
         "sim": q_sim,
         "sevsnp": sevsnp_case(),
         "sgx": sgx,
@@ -338,6 +358,8 @@ def main() -> None:
           f"{sgx_anchor * 1e3:.3f} ms   ratio {t['sgx'] / sgx_anchor:.2f}   (TCB status {sgx_status})")
     print(f"TDX quote v4 + collateral verify                      {_ms(t['tdx'])}   anchor {SGX_P256_VERIFIES}*p2 = "
           f"{sgx_anchor * 1e3:.3f} ms   ratio {t['tdx'] / sgx_anchor:.2f}   (TCB status {tdx_status})")
+    print(f"TDX quote v4, verdict memo hit (proofs.tee.verdicts)   {_ms(t['tdx_memo'])}   anchor {SGX_P256_VERIFIES}*p2 = "
+          f"{sgx_anchor * 1e3:.3f} ms   ratio {t['tdx_memo'] / sgx_anchor:.4f}")
     print(f"devnet attestation verify                             {_ms(t['devnet'])}   anchor p4   ratio "
           f"{t['devnet'] / t['ed25519']:.2f}")
     print(f"quantum trap verify                                   {_ms(t['quantum'])}   anchor p6   ratio "

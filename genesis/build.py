@@ -34,22 +34,26 @@ from genesis.fields import dump_dataclass
 from genesis.schema import Genesis
 from genesis.trust import ai_verify_config, amd_arks, intel_sgx_root
 from proofs.groth16 import Groth16Cache
+from proofs.tee.verdicts import TeeVerdictCache
 
 
 def make_application(genesis: Genesis, *, compiled_store: CompiledStore | None = None,
-                     groth16_cache: Groth16Cache | None = None) -> Application:
+                     groth16_cache: Groth16Cache | None = None,
+                     tee_cache: TeeVerdictCache | None = None) -> Application:
     """The kernel and modules composed with this chain's parameters.
 
     Module order (it fixes the order of the begin/end-block hooks): staking (the
     kernel's), contracts (``capabilities``), AICF.  ``compiled_store`` is where the node
     keeps compiled contract code between restarts (none: compile in memory only);
-    ``groth16_cache`` memoizes Groth16 verdicts and names the backend (``proofs.groth16``).
+    ``groth16_cache`` memoizes Groth16 verdicts and names the backend (``proofs.groth16``),
+    ``tee_cache`` TEE attestation verdicts (``proofs.tee.verdicts``).
     The one price schedule, ``genesis.aicf.pricing``, reaches both the enqueue ceiling (the
     contracts module's host functions) and the policy adapter (the AICF module).
     """
     contracts = contracts_module(genesis.params, genesis.capabilities, genesis.aicf.pricing,
                                  compiled_store=compiled_store, groth16_cache=groth16_cache)
-    aicf = AicfModule(genesis.chain_id, genesis.aicf, genesis.capabilities, ai_verify_config())
+    aicf = AicfModule(genesis.chain_id, genesis.aicf, genesis.capabilities,
+                      ai_verify_config(verdict_cache=tee_cache))
     return Application.compose(genesis.chain_id, genesis.params, [contracts, aicf], slash_to=FUND_ADDRESS)
 
 

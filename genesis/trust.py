@@ -22,6 +22,7 @@ from chain.errors import InvalidGenesis
 from proofs.ai import AiVerifyConfig
 from proofs.tee.sevsnp import SevSnpPolicy
 from proofs.tee.sgx import SgxPolicy
+from proofs.tee.verdicts import TeeVerdictCache
 from proofs.tee.x509util import split_pem_certificates
 
 AMD_CHAIN_FILES: Final[dict[str, str]] = {
@@ -83,11 +84,13 @@ def ai_verify_config(
     *,
     sevsnp_policy: SevSnpPolicy | None = None,
     sgx_policy: SgxPolicy | None = None,
+    verdict_cache: TeeVerdictCache | None = None,
 ) -> AiVerifyConfig:
     """The ``AI_V1`` configuration trusting the shipped roots (ARKs in product order).
 
     The policies (measurement and enclave allowlists, debug, TCB) come from the genesis
-    document; ``None`` keeps ``AiVerifyConfig``'s defaults.
+    document; ``None`` keeps ``AiVerifyConfig``'s defaults.  ``verdict_cache`` is the node's
+    memo of TEE verdicts (``proofs.tee.verdicts``), None to verify every time.
     """
     defaults = AiVerifyConfig()
     return AiVerifyConfig(
@@ -95,6 +98,7 @@ def ai_verify_config(
         intel_sgx_root=intel_sgx_root(),
         sevsnp_policy=defaults.sevsnp_policy if sevsnp_policy is None else sevsnp_policy,
         sgx_policy=defaults.sgx_policy if sgx_policy is None else sgx_policy,
+        verdict_cache=verdict_cache,
     )
 
 

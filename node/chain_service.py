@@ -31,6 +31,7 @@ from genesis.build import build_genesis, make_application
 from genesis.schema import Genesis
 from node.display import show_time
 from proofs.groth16 import Groth16Cache
+from proofs.tee.verdicts import TeeVerdictCache
 
 log = structlog.get_logger("cairn.chain")
 
@@ -51,7 +52,8 @@ class ChainService:
         self.store = store
         self.genesis = genesis
         self.app: Application = make_application(genesis, compiled_store=compiled_store,
-                                                 groth16_cache=Groth16Cache(backend=groth16_backend))
+                                                 groth16_cache=Groth16Cache(backend=groth16_backend),
+                                                 tee_cache=TeeVerdictCache())
         # Queries get a runtime (and wasmtime engine) of their own: see the module docstring.
         self._query_runtime = contracts_runtime(make_application(
             genesis, compiled_store=compiled_store, groth16_cache=Groth16Cache(backend=groth16_backend)))

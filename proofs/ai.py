@@ -120,7 +120,7 @@ byte order, so every node derives the same verdict.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final
@@ -136,12 +136,15 @@ from proofs.registry import BodyResult, VerifyContext
 from proofs.tee.sevsnp import AmdRevocation, SevSnpPolicy, load_chain, verify_sevsnp
 from proofs.tee.sgx import SgxPolicy, parse_quote, pck_platform, verify_sgx_quote
 from proofs.tee.tdx import TdxPolicy, parse_tdx_quote, verify_tdx_quote
+from proofs.tee.verdicts import TeeVerdictCache
 from proofs.tee.x509util import common_name
 
 AI_BODY_VERSION: Final[int] = 1
 MAX_INLINE_OUTPUT: Final[int] = 64 * 1024
 """Largest output an AI_V1 body carries inline."""
 OUTPUT_TAG: Final[bytes] = b"cairn/task-output/v1"
+TEE_CACHE_TAG: Final[bytes] = b"cairn/tee-verdict-key/v1"
+"""Domain of the verdict memo's evidence digest (a node-local key, never stored)."""
 MAX_MODEL_NAME: Final[int] = 64
 BINDING_BYTES: Final[int] = 32
 """How many leading bytes of ``report_data`` the binding fixes."""
@@ -447,6 +450,10 @@ class AiVerifyConfig:
     collateral and no revocation check."""
     collateral_grace_s: int = 0
     """Seconds every collateral ``nextUpdate`` is extended by (genesis's grace window)."""
+    verdict_cache: TeeVerdictCache | None = None
+    """The node's memo of TEE verdicts (``proofs.tee.verdicts``), keyed by the evidence, the
+    collateral it was judged with and the trust inputs, valid over the times the verdict holds
+    at; None verifies every time.  It never changes a verdict."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.amd_arks, tuple) or not all(isinstance(a, bytes) for a in self.amd_arks):
@@ -518,6 +525,11 @@ def _amd_revocation(config: AiVerifyConfig, attestation: SevSnpEvidence) -> AmdR
     return None if document is None else AmdRevocation.from_document(document)
 
 
+def _memoized(config: AiVerifyConfig, key: Hashable, at: datetime, run: Callable[[], bytes]) -> bytes:
+    """``run()`` through the node's verdict memo when it has one (``proofs.tee.verdicts``)."""
+    return run() if config.verdict_cache is None else config.verdict_cache.verify(key, at, run)
+
+
 def verify_attestation(
     attestation: Attestation,
     *,
@@ -533,44 +545,42 @@ def verify_attestation(
     whole (its mismatch becomes ``ai_report_data_mismatch``); the TEE classes leave the
     binding to :func:`check_binding`.
     """
+    at = block_datetime(now)
+    grace = timedelta(seconds=config.collateral_grace_s)
     if isinstance(attestation, SevSnpEvidence):
         if not config.amd_arks:
             raise InvalidProof("ai_attestation_class_not_configured", "genesis lists no AMD root key")
-        verdict = verify_sevsnp(
-            attestation.report,
-            attestation.vcek,
-            attestation.chain_pem,
-            trusted_arks=config.amd_arks,
-            now=block_datetime(now),
-            policy=config.sevsnp_policy,
-            revocation=_amd_revocation(config, attestation),
-            grace=timedelta(seconds=config.collateral_grace_s),
-        )
-        return verdict.report_data
-    if isinstance(attestation, SgxEvidence):
-        if config.intel_sgx_root is None:
+        revocation = _amd_revocation(config, attestation)
+        sev = attestation
+
+        def run_sevsnp() -> bytes:
+            return verify_sevsnp(sev.report, sev.vcek, sev.chain_pem, trusted_arks=config.amd_arks, now=at,
+                                 policy=config.sevsnp_policy, revocation=revocation, grace=grace).report_data
+
+        key = (H(TEE_CACHE_TAG, encode([sev.to_value()])), config.amd_arks, config.sevsnp_policy, revocation, grace)
+        return _memoized(config, key, at, run_sevsnp)
+    if isinstance(attestation, SgxEvidence | TdxEvidence):
+        root = config.intel_sgx_root
+        if root is None:
             raise InvalidProof("ai_attestation_class_not_configured", "genesis lists no Intel SGX root")
-        sgx = verify_sgx_quote(
-            attestation.quote,
-            trusted_root=config.intel_sgx_root,
-            now=block_datetime(now),
-            policy=config.sgx_policy,
-            collateral=_collateral(config, "SGX", attestation.collateral, lambda: parse_quote(attestation.quote)),
-            grace=timedelta(seconds=config.collateral_grace_s),
-        )
-        return sgx.report_data
-    if isinstance(attestation, TdxEvidence):
-        if config.intel_sgx_root is None:
-            raise InvalidProof("ai_attestation_class_not_configured", "genesis lists no Intel SGX root")
-        tdx = verify_tdx_quote(
-            attestation.quote,
-            trusted_root=config.intel_sgx_root,
-            now=block_datetime(now),
-            policy=config.tdx_policy,
-            collateral=_collateral(config, "TDX", attestation.collateral, lambda: parse_tdx_quote(attestation.quote)),
-            grace=timedelta(seconds=config.collateral_grace_s),
-        )
-        return tdx.report_data
+        quote = attestation.quote
+        if isinstance(attestation, SgxEvidence):
+            collateral = _collateral(config, "SGX", attestation.collateral, lambda: parse_quote(quote))
+            policy: SgxPolicy | TdxPolicy = config.sgx_policy
+
+            def run_dcap() -> bytes:
+                return verify_sgx_quote(quote, trusted_root=root, now=at, policy=config.sgx_policy,
+                                        collateral=collateral, grace=grace).report_data
+        else:
+            collateral = _collateral(config, "TDX", attestation.collateral, lambda: parse_tdx_quote(quote))
+            policy = config.tdx_policy
+
+            def run_dcap() -> bytes:
+                return verify_tdx_quote(quote, trusted_root=root, now=at, policy=config.tdx_policy,
+                                        collateral=collateral, grace=grace).report_data
+
+        dcap_key = (H(TEE_CACHE_TAG, encode([attestation.CLASS, quote, collateral])), root, policy, grace)
+        return _memoized(config, dcap_key, at, run_dcap)
     try:
         report = verify_devnet_attestation(
             attestation.report, chain_id=chain_id, config=devnet, expected_report_data=expected_report_data

@@ -86,6 +86,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chain.errors import InvalidProof
+from proofs.tee.verdicts import EARLIEST, outside
 from proofs.tee.x509util import (
     TAG_IA5_STRING,
     TAG_INTEGER,
@@ -696,7 +697,7 @@ def check_amd_crl(crl: x509.CertificateRevocationList, ark: x509.Certificate) ->
 
 def check_revocation(ask: x509.Certificate, revocation: AmdRevocation, now: datetime, grace: timedelta) -> None:
     """The stored CRL is current and does not list the ASK/ASVK (module docstring)."""
-    if now > revocation.next_update + grace:
+    if outside(now, EARLIEST, revocation.next_update + grace) == "late":
         fail(PREFIX, "crl_expired", f"the ARK's CRL was due at {revocation.next_update.isoformat()}")
     if ask.serial_number in revocation.revoked:
         fail(PREFIX, "cert_revoked", f"{common_name(ask.subject)} (serial {ask.serial_number:x}) is revoked")

@@ -89,6 +89,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import SignatureAlgorithmOID
 
 from chain.errors import InvalidProof
+from proofs.tee.verdicts import outside
 from proofs.tee.x509util import (
     CRYPTO_ERRORS,
     PARSE_ERRORS,
@@ -1060,7 +1061,8 @@ def _check_window(
     grace: timedelta = NO_GRACE,
 ) -> None:
     """``issue <= now <= next_update + grace`` (``*_not_yet_valid``, ``*_expired``)."""
-    if now < issue:
+    where = outside(now, issue, next_update + grace)
+    if where == "early":
         fail(
             prefix,
             f"{what}_not_yet_valid",
@@ -1068,7 +1070,7 @@ def _check_window(
             issue_date=issue.isoformat(),
             now=now.isoformat(),
         )
-    if now > next_update + grace:
+    if where == "late":
         fail(
             prefix,
             f"{what}_expired",
@@ -1090,9 +1092,10 @@ def check_crl(
     """``crl`` is issued and signed (ECDSA P-256/SHA-256) by ``issuer`` and current at ``now``
     (``thisUpdate <= now <= nextUpdate + grace``)."""
     next_update = check_crl_signature(crl, issuer, what, prefix=prefix)
-    if now < crl.last_update_utc:
+    where = outside(now, crl.last_update_utc, next_update + grace)
+    if where == "early":
         fail(prefix, "crl_not_yet_valid", f"{what} issued after now", crl=what)
-    if now > next_update + grace:
+    if where == "late":
         fail(prefix, "crl_expired", f"{what} expired at {next_update.isoformat()}", crl=what)
 
 

@@ -51,6 +51,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
 
 from chain.errors import InvalidProof
+from proofs.tee.verdicts import outside
 
 # Every exception type that `cryptography` raises for malformed or unverifiable input.  The
 # x509 ones do not derive from ValueError: InvalidVersion comes from the loader (an unknown
@@ -442,7 +443,8 @@ def check_validity(cert: x509.Certificate, now: datetime, *, prefix: str, name: 
     require_aware(now)
     not_before = cert.not_valid_before_utc
     not_after = cert.not_valid_after_utc
-    if now < not_before:
+    where = outside(now, not_before, not_after)
+    if where == "early":
         fail(
             prefix,
             "cert_not_yet_valid",
@@ -451,7 +453,7 @@ def check_validity(cert: x509.Certificate, now: datetime, *, prefix: str, name: 
             not_before=not_before.isoformat(),
             now=now.isoformat(),
         )
-    if now > not_after:
+    if where == "late":
         fail(
             prefix,
             "cert_expired",
