@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from chain.errors import InvalidProof
 from genesis.trust import amd_arks, intel_sgx_root
-from proofs.ai import AiVerifyConfig, Attestation, SevSnpEvidence, SgxEvidence, TdxEvidence, verify_attestation
+from proofs.ai import (
+    AiVerifyConfig,
+    Attestation,
+    SevSnpEvidence,
+    SgxEvidence,
+    TdxEvidence,
+    verify_attestation,
+)
 from proofs.tee.sevsnp import SevSnpPolicy
 from proofs.tee.sgx import SgxPolicy
 from proofs.tee.tdx import TdxPolicy
