@@ -20,6 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aicf.attestation import load_policy
 from aicf.collateral import (
@@ -365,3 +367,21 @@ def test_the_node_warns_once_when_collateral_enters_its_grace_window_and_once_wh
     (closed,) = warnings_at("2025-04-20T00:00:00")
     assert "refused" in closed["event"] and closed["part"] == entered["part"]
     assert warnings_at("2025-04-21T00:00:00") == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(tee=st.sampled_from(["SGX", "TDX", "SEV-SNP"]), flips=st.lists(st.integers(0, 16_000), max_size=4),
+       cut=st.integers(0, 17_000), base=st.sampled_from([JUNE, MARCH, AMD_CRLS / "genoa_crl.pem"]))
+def test_a_damaged_update_gets_a_reason_never_an_exception(tee: str, flips: list[int], cut: int, base: Any) -> None:
+    data = bytearray(base.read_bytes()[:cut])
+    for i in flips:
+        if i < len(data):
+            data[i] ^= 0x20
+    update = CollateralUpdate(tee, b"" if tee == "SEV-SNP" else TDX_FMSPC, bytes(data))
+    try:
+        parts = verify_update(update, intel_root=intel_sgx_root(), amd_arks=tuple(amd_arks().values()),
+                              now_s=at("2025-06-20T00:00:00"))
+    except TxFailed as exc:
+        assert exc.details["reason"].startswith("collateral_")
+    else:
+        assert parts and all(p.issue_date <= at("2025-06-20T00:00:00") for p in parts)
