@@ -21,7 +21,9 @@ providers of its lane that are eligible (``aicf.health``), pass its filters (``o
 it (``excluded``), and whose free stake ``stake − locked`` covers the collateral
 ``per_replica_ceiling × collateral_bps // 10000``; the genesis strategy picks among them
 (``aicf.matcher``) with the block's beacon.  Too few: the job stays queued.  Each chosen
-provider gets a lease (collateral locked) and the job becomes ``leased``.
+provider gets a lease (collateral locked) and the job becomes ``leased``.  While settlement
+throttles new leases (``aicf.settlement``: the fund could not pay, or a full epoch of Γ is
+carried), nothing is assigned and queued jobs wait (their SLA deadlines still run).
 
 **Leases.**  A lease is open until its provider's ``lease_deadline`` (its last heartbeat
 height + ``lease_blocks``) passes: proofs in the deadline block still count; at the end of that
@@ -64,6 +66,8 @@ from aicf.records import (
     QueueEntry,
     lane,
 )
+from aicf.settlement import note, throttled
+from aicf.slashing import slash
 from aicf.store import (
     active_lanes,
     dequeue,
@@ -111,12 +115,19 @@ def priority_key(per_replica_ceiling: int, requester: bytes, request_bytes: int,
                  params: AicfParams) -> int:
     """The static queue key (module docstring)."""
     q = params.queue
+    fee = min(per_replica_ceiling // max(q.fee_unit, 1), q.max_fee_points)
+    return (fee + tier_points(requester, params) - request_bytes // max(q.size_unit_bytes, 1)
+            - enqueue_height * q.age_points_per_block)
+
+
+def tier_points(requester: bytes, params: AicfParams) -> int:
+    """The requester's points in ``aicf.queue.tiers`` (0 when genesis does not rank it; the
+    last listing wins).  Also its job's priority class in settlement (``aicf.settlement``)."""
     tier = 0
-    for address, points in q.tiers:
+    for address, points in params.queue.tiers:
         if address == bytes(requester).hex():
             tier = points
-    fee = min(per_replica_ceiling // max(q.fee_unit, 1), q.max_fee_points)
-    return fee + tier - request_bytes // max(q.size_unit_bytes, 1) - enqueue_height * q.age_points_per_block
+    return tier
 
 
 def collateral(job: AicfJob, params: AicfParams) -> int:
@@ -129,7 +140,8 @@ def backoff_blocks(retries: int, params: AicfParams) -> int:
 
 
 def _event(name: str, job: AicfJob, *attrs: tuple[str, object]) -> Event:
-    return Event("aicf", name, (("task_id", bytes(job.task_id)), *attrs))
+    """A job event: ``task_id`` and ``requester`` (what event subscribers filter on), then ``attrs``."""
+    return Event("aicf", name, (("task_id", bytes(job.task_id)), ("requester", bytes(job.requester)), *attrs))
 
 
 # --- intake ------------------------------------------------------------------------------
@@ -177,17 +189,20 @@ def _record_fault(record: ProviderRecord, height: int, task_id: bytes, reason: s
 
 
 def end_lease(state: StateDB, job: AicfJob, provider: bytes, height: int, outcome: str,
-              params: AicfParams) -> AicfJob:
+              params: AicfParams) -> tuple[AicfJob, list[Event]]:
     """Close ``provider``'s lease on ``job`` with ``outcome`` (``completed``, ``missed``,
-    ``failed``, ``dissent`` or ``released``) and return the job without it.
+    ``failed``, ``dissent`` or ``released``); return the job without it, and any slash.
 
-    Unlocks the collateral, counts the outcome in the provider's history (reputation),
-    records a fault for ``missed``, ``failed`` and ``dissent`` (slashed by settlement), and
-    excludes the provider from the job unless it completed.
+    Unlocks the collateral, counts the outcome in the provider's history (reputation) and in
+    its epoch's QoS window, records a fault for ``missed``, ``failed`` and ``dissent``, slashes
+    a ``dissent`` and a ``missed`` beyond the epoch's first ``retry_budget`` misses
+    (``aicf.slashing``; a ``failed`` proof is slashed by the resolver, which knows why), and
+    excludes the provider from the job unless it completed or was released.
     """
     lease = job.lease_of(provider)
     if lease is None:
-        return job
+        return job, []
+    events: list[Event] = []
     record = load_provider(state, provider)
     if record is not None:
         changes: dict[str, object] = {
@@ -196,16 +211,25 @@ def end_lease(state: StateDB, job: AicfJob, provider: bytes, height: int, outcom
         }
         if outcome == "completed":
             changes["completed"] = record.completed + 1
+            changes["window_completed"] = record.window_completed + 1
         elif outcome == "missed":
             changes["missed"] = record.missed + 1
+            changes["window_missed"] = record.window_missed + 1
         elif outcome in ("failed", "dissent"):
             changes["failed"] = record.failed + 1
         if outcome in ("missed", "failed", "dissent"):
             changes["faults"] = _record_fault(record, height, job.task_id, outcome)
-        save_provider(state, replace(record, **changes))  # type: ignore[arg-type]
+            changes["window_faults"] = record.window_faults + 1
+        record = replace(record, **changes)  # type: ignore[arg-type]
+        save_provider(state, record)
+        s = params.slashing
+        if outcome == "dissent":
+            record, events = slash(state, record, "quorum_dissent", s.quorum_dissent_bps, height, job.task_id, params)
+        elif outcome == "missed" and record.window_missed > params.leases.retry_budget:
+            record, events = slash(state, record, "missed_lease", s.missed_lease_bps, height, job.task_id, params)
     excluded = job.excluded if outcome in ("completed", "released") else tuple(
         sorted({*job.excluded, Address(provider)}))
-    return replace(job, leases=tuple(le for le in job.leases if le.provider != provider), excluded=excluded)
+    return replace(job, leases=tuple(le for le in job.leases if le.provider != provider), excluded=excluded), events
 
 
 def requeue(state: StateDB, job: AicfJob, height: int, params: AicfParams, reason: str) -> tuple[AicfJob, list[Event]]:
@@ -227,20 +251,23 @@ def refund(state: StateDB, job: AicfJob, amount: int) -> None:
         if not state.debit(ESCROW_ADDRESS, amount):  # pragma: no cover - escrow holds every open job's ceiling
             raise AssertionError("escrow short of an open job's ceiling")
         state.credit(job.requester, amount)
+        note(state, refunds=amount)
 
 
 def expire(state: StateDB, job: AicfJob, height: int, reason: str, params: AicfParams) -> tuple[AicfJob, list[Event]]:
     """End an open job without a result: refund what is left of its escrow (module docstring)."""
     delivered = {bytes(w.provider) for w in job.results}
+    events: list[Event] = []
     for lease in job.leases:  # a replica that delivered waited for a quorum that never formed: no fault
         outcome = "released" if bytes(lease.provider) in delivered else "missed"
-        job = end_lease(state, job, lease.provider, height, outcome, params)
+        job, slashed = end_lease(state, job, lease.provider, height, outcome, params)
+        events += slashed
     if job.status == QUEUED:
         dequeue(state, job.lane, job.task_id)
     amount = job.ceiling - job.paid
     refund(state, job, amount)
     job = replace(job, status=EXPIRED, end_height=height, end_reason=reason, refunded=job.refunded + amount)
-    return job, [_event("job_expired", job, ("reason", reason), ("refund", amount))]
+    return job, [*events, _event("job_expired", job, ("reason", reason), ("refund", amount))]
 
 
 # --- the schedule ------------------------------------------------------------------------
@@ -265,8 +292,8 @@ def on_lease_deadline(state: StateDB, provider: bytes, height: int, params: Aicf
         job = load_job_record(state, task_id)
         if job is None or job.lease_of(provider) is None or any(w.provider == provider for w in job.results):
             continue  # a replica that already delivered its result waits for the quorum, not for heartbeats
-        job = end_lease(state, job, provider, height, "missed", params)
-        events.append(_event("lease_expired", job, ("provider", bytes(provider))))
+        job, slashed = end_lease(state, job, provider, height, "missed", params)
+        events += [_event("lease_expired", job, ("provider", bytes(provider))), *slashed]
         job, more = requeue(state, job, height, params, "lease_expired")
         events += more
         save_job_record(state, job)
@@ -311,7 +338,10 @@ def _passes(job: AicfJob, record: ProviderRecord, need: int) -> bool:
 
 
 def match(state: StateDB, env: BlockEnv, params: AicfParams) -> list[Event]:
-    """Assign queued jobs to providers (module docstring)."""
+    """Assign queued jobs to providers (module docstring); nothing while settlement throttles
+    new leases (``aicf.settlement``, "Throttle")."""
+    if throttled(state):
+        return []
     mp = params.matcher
     budget = mp.max_assignments_per_block
     events: list[Event] = []

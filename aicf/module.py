@@ -15,7 +15,10 @@ in this order:
 
    is credited to the fund's module account ``module_address("aicf/fund")``; the kernel pays
    the rest of the pot to the proposer.  Rounding is down, so the proposer receives the
-   remainders and no unit is created or lost.
+   remainders and no unit is created or lost;
+5. at an **epoch end** (``height % epoch_length == 0``): every provider's QoS window is judged
+   and reset (``aicf.slashing.close_qos_windows``), then the fund settles the epoch
+   (``aicf.settlement.settle``).
 
 Proofs are applied before step 1, so a proof in a job's deadline block (or its provider's
 lease-deadline block) still counts.  ``docs/ECONOMICS.md`` is where the money is described.
@@ -30,6 +33,8 @@ from aicf.jobs import end_lease, intake, match, on_lease_deadline, on_requeue, o
 from aicf.params import AicfParams
 from aicf.records import FUND_ADDRESS, STAKE_ADDRESS, UNBONDING
 from aicf.resolver import ProofContext, apply_proofs
+from aicf.settlement import is_epoch_end, note, settle
+from aicf.slashing import close_qos_windows
 from aicf.store import delete_provider, load_job_record, load_provider, save_job_record, take_schedule
 from aicf.txs import tx_kinds
 from capabilities.records import CapabilityParams
@@ -56,7 +61,7 @@ def _on_unbond(state: StateDB, address: bytes, height: int, params: AicfParams) 
     for task_id in record.leases:
         job = load_job_record(state, task_id)
         if job is not None:
-            job = end_lease(state, job, address, height, "released", params)
+            job, _ = end_lease(state, job, address, height, "released", params)  # no fault, no slash
             job, more = requeue(state, job, height, params, "provider_unbonded")
             save_job_record(state, job)
             events += more
@@ -75,9 +80,10 @@ class AicfModule:
     name = "aicf"
 
     def __init__(self, chain_id: str, params: AicfParams, capabilities: CapabilityParams,
-                 ai_config: AiVerifyConfig) -> None:
+                 ai_config: AiVerifyConfig, epoch_length: int = 100) -> None:
         self.params = params
-        self.proof_context = ProofContext(chain_id, params, capabilities, ai_config)
+        self.epoch_length = epoch_length
+        self.proof_context = ProofContext(chain_id, params, capabilities, ai_config, epoch_length)
         self._kinds = tx_kinds(chain_id, params, ai_config)
 
     def tx_kinds(self) -> Mapping[str, TxKind]:
@@ -107,5 +113,9 @@ class AicfModule:
         amount = pot.take(treasury_share(pot.fees, pot.reward, params))
         state.credit(FUND_ADDRESS, amount)
         if amount:
+            note(state, treasury=amount)
             events.append(Event("aicf", "treasury", (("amount", amount),)))
+        if is_epoch_end(h, self.epoch_length):
+            events += close_qos_windows(state, h, params)
+            events += settle(state, env, params, self.epoch_length)
         return events

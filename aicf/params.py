@@ -126,13 +126,22 @@ class HealthParams:
 
 @dataclass(frozen=True, slots=True)
 class SlashingParams:
-    """Penalties in bp of stake, and jail length in blocks."""
+    """Penalties in bp of stake, jail length in blocks, and the QoS rule (``aicf.slashing``)."""
 
     missed_lease_bps: int = 100
+    """Per missed lease beyond ``leases.retry_budget`` misses in one epoch."""
     bad_proof_bps: int = 1_000
     qos_failure_bps: int = 50
     quorum_dissent_bps: int = 500
     jail_blocks: int = 1_000
+    """Every slash jails the provider this long (then ``provider_unjail``)."""
+    qos_min_availability_bp: int = 9_000
+    """An epoch's availability ``completed × 10000 // (completed + faults)`` below this is a
+    strike (ours: the seed's lowest availability tier is 99 %; leases are coarser)."""
+    qos_min_leases: int = 4
+    """Epochs with fewer ended leases than this are not judged (ours)."""
+    qos_windows: int = 3
+    """Consecutive strikes that make a chronic QoS failure, slashed ``qos_failure_bps`` (ours)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,11 +98,22 @@ class Telemetry:
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """A fault recorded for slashing (the next issue applies the penalties)."""
+    """A fault in a provider's history: ``missed``, ``failed`` or ``dissent`` on a task."""
 
     height: int
     task_id: Hash32
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Slash:
+    """Stake a provider lost (``aicf.slashing``): when, why, how much, for which task
+    (32 zero bytes for chronic QoS, which no single task causes)."""
+
+    height: int
+    reason: str
+    amount: int
+    task_id: Hash32
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +147,22 @@ class ProviderRecord:
     missed: int = 0
     faults: tuple[Fault, ...] = ()
     """The latest faults (at most ``MAX_FAULTS``)."""
+    slashed: int = 0
+    """Stake slashed over its life."""
+    slashes: tuple[Slash, ...] = ()
+    """The latest slashes (at most ``MAX_FAULTS``)."""
+    paid: int = 0
+    """Provider shares settlement paid it over its life."""
+    payouts: tuple[Hash32, ...] = ()
+    """Task ids of its latest payouts, oldest first (at most ``MAX_FAULTS``)."""
+    window_missed: int = 0
+    """Leases it missed in the current epoch (``aicf.slashing``: beyond the retry budget, slashed)."""
+    window_completed: int = 0
+    """Leases it completed in the current epoch (its QoS window)."""
+    window_faults: int = 0
+    """Leases it missed, failed or dissented on in the current epoch (its QoS window)."""
+    qos_strikes: int = 0
+    """Consecutive epochs its availability was below the QoS threshold."""
 
     def lanes(self) -> tuple[str, ...]:
         """The lanes it serves: each model's AI lane; for quantum, ``any`` and each device."""
@@ -165,7 +192,8 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class WorkEntry:
-    """A verified proof of a job: what settlement prices and pays."""
+    """A verified proof of a job: what settlement prices and pays, with every input of the
+    price (``proofs.policy``): ``price = min(units × base_rate // 1000, per-replica ceiling)``."""
 
     provider: Address
     output_digest: Hash32
@@ -174,6 +202,16 @@ class WorkEntry:
     qos_bp: int
     price: int
     height: int
+    producer: bytes = b""
+    """The proposer of the block that included the proof (its share of the payout)."""
+    base_rate: int = 0
+    """The schedule's base rate per unit for the job's kind."""
+    weight_bp: int = 10_000
+    """Model weight (AI) or depth weight (quantum)."""
+    latency_bp: int = 10_000
+    """AI latency multiplier (10000 for quantum)."""
+    availability_bp: int = 10_000
+    """AI availability multiplier; for quantum, ``qos_bp`` is the trap quality."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,8 @@ roots and allowlists are the attestation policy in state, ``aicf.attestation``),
 an AI body must be for this job: its ``model`` is the requested one (``ai_model_mismatch``)
 and its ``input_digest`` the job's request digest (``ai_input_mismatch``).  A body that fails
 is a **failed proof**: it stays in the block, ends the provider's lease as ``failed`` (a
-fault, slashed by settlement), jails the provider for ``slashing.jail_blocks`` and requeues
-the job (``aicf.jobs``).
+fault), slashes it ``slashing.bad_proof_bps`` and jails it for ``slashing.jail_blocks``
+(``aicf.slashing``), and requeues the job (``aicf.jobs``).
 
 A **verified** envelope is metered by the policy adapter with the AI runtime capped at the
 job's allowance (``proofs.policy.ai_runtime_cap_ms``), priced at
@@ -36,10 +36,11 @@ quorum of its replicas' output digests agree (``proofs.ai.quorum_verdict`` with 
 * the ``ResultRecord`` is written (``capabilities.records.record_result``; readable from the
   next block): the provider and proof of the envelope that completed the quorum, the output
   inline (the AI body's output, the quantum user histogram's canonical CBOR);
-* the price of each agreeing result moves from escrow to the fund, and the rest of the
-  ceiling returns to the requester (``docs/ECONOMICS.md``);
-* agreeing leases end ``completed``, dissenting ones ``dissent`` (a fault), leases that had not
-  reported yet end ``released`` (no fault).
+* the price of each agreeing result moves from escrow to the fund, each becomes a claim the
+  epoch's settlement pays (``aicf.settlement``), and the rest of the ceiling returns to the
+  requester (``docs/ECONOMICS.md``);
+* agreeing leases end ``completed``, dissenting ones ``dissent`` (a fault, slashed), leases
+  that had not reported yet end ``released`` (no fault).
 
 When every replica has reported and no digest has a quorum, the job expires, refunded, and
 nobody is blamed: the chain cannot tell the honest side.
@@ -51,15 +52,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from aicf.attestation import attestation_rules
-from aicf.jobs import end_lease, expire, refund, requeue
-from aicf.params import AicfParams
+from aicf.jobs import end_lease, expire, refund, requeue, tier_points
+from aicf.params import BPS, AicfParams
 from aicf.records import FUND_ADDRESS, LEASED, RESOLVED, AicfJob, Lease, ProviderRecord, WorkEntry
+from aicf.settlement import enqueue_claims, note
+from aicf.slashing import slash_by_address
 from aicf.store import (
     load_job_record,
     load_provider,
     nullifier_used,
     save_job_record,
-    save_provider,
     spend_nullifier,
 )
 from capabilities.host import ESCROW_ADDRESS
@@ -130,6 +132,8 @@ class ProofContext:
     params: AicfParams
     capabilities: CapabilityParams
     ai_config: AiVerifyConfig
+    epoch_length: int = 100
+    """The chain's ``epoch_length`` (which epoch a claim belongs to, ``aicf.settlement``)."""
 
 
 def _verify(state: StateDB, att: Attributed, env: BlockEnv, pc: ProofContext) -> tuple[WorkEntry, bytes | None]:
@@ -169,56 +173,68 @@ def _verify(state: StateDB, att: Attributed, env: BlockEnv, pc: ProofContext) ->
         metering = meter_ai(body.model, runtime, body.qos.p95_latency_ms, body.qos.availability_ppm, ai)
         units, qos, output = metering.units, metering.qos_bp, body.output
         rate = ai.base_rate_per_unit
+        multipliers = (metering.weight_bp, metering.latency_bp, metering.availability_bp)
     else:
         output = QuantumResultBody.decode(envelope.body).user_histogram.encode()
         rate = pc.params.pricing.quantum.base_rate_per_unit
+        multipliers = (result.weight_bp, BPS, BPS)
     amount = min(price(units, rate), job.per_replica_ceiling)
-    work = WorkEntry(envelope.provider, result.output_digest, Hash32(envelope.hash()), units, qos, amount, env.height)
+    work = WorkEntry(envelope.provider, result.output_digest, Hash32(envelope.hash()), units, qos, amount, env.height,
+                     producer=bytes(env.proposer), base_rate=rate, weight_bp=multipliers[0],
+                     latency_bp=multipliers[1], availability_bp=multipliers[2])
     return work, output
 
 
 def _pay(state: StateDB, amount: int) -> None:
+    """The agreeing replicas' prices: escrow → fund (the epoch's ``fees_in``)."""
     if amount > 0:
         if not state.debit(ESCROW_ADDRESS, amount):  # pragma: no cover - escrow holds every open job's ceiling
             raise AssertionError("escrow short of an open job's ceiling")
         state.credit(FUND_ADDRESS, amount)
+        note(state, fees=amount)
 
 
 def _resolve(state: StateDB, job: AicfJob, work: WorkEntry, output: bytes | None, env: BlockEnv,
-             params: AicfParams) -> tuple[AicfJob, list[Event]]:
+             params: AicfParams, epoch_length: int) -> tuple[AicfJob, list[Event]]:
     verdict = quorum_verdict([(r.provider, r.output_digest) for r in job.results], majority(job.replicas))
     if verdict.agreed_digest is None:
         if len(job.results) < job.replicas:
             return job, []
         for lease in job.leases:
-            job = end_lease(state, job, lease.provider, env.height, "released", params)
+            job, _ = end_lease(state, job, lease.provider, env.height, "released", params)  # no fault
         return expire(state, job, env.height, "no_quorum", params)
     digest = output_digest_of(output) if output is not None else work.output_digest
     record_result(state, job.task_id, ResultRecord(job.task_id, work.provider, digest, output, env.height,
                                                    work.proof_hash))
-    paid = sum(r.price for r in job.results if r.provider in verdict.agreeing)
+    agreeing = tuple(r for r in job.results if r.provider in verdict.agreeing)
+    paid = sum(r.price for r in agreeing)
     _pay(state, paid)
+    enqueue_claims(state, job.task_id, job.kind, max(tier_points(job.requester, params), 0), agreeing, env.height,
+                   epoch_length)
+    events: list[Event] = []
     for lease in job.leases:
         outcome = ("completed" if lease.provider in verdict.agreeing
                    else "dissent" if lease.provider in verdict.dissenters else "released")
-        job = end_lease(state, job, lease.provider, env.height, outcome, params)
+        job, slashed = end_lease(state, job, lease.provider, env.height, outcome, params)
+        events += slashed
     rest = job.ceiling - paid
     refund(state, job, rest)
     job = replace(job, status=RESOLVED, end_height=env.height, end_reason="verified", paid=paid, refunded=rest,
                   dissent=tuple(verdict.dissenters))
-    return job, [Event("aicf", "job_resolved", (("task_id", bytes(job.task_id)), ("provider", bytes(work.provider)),
-                                                ("price", paid), ("refund", rest)))]
+    return job, [*events, Event("aicf", "job_resolved", (
+        ("task_id", bytes(job.task_id)), ("requester", bytes(job.requester)), ("provider", bytes(work.provider)),
+        ("price", paid), ("refund", rest)))]
 
 
 def _fail(state: StateDB, att: Attributed, reason: str, env: BlockEnv, params: AicfParams) -> list[Event]:
-    job = end_lease(state, att.job, att.envelope.provider, env.height, "failed", params)
-    record = load_provider(state, att.envelope.provider)
-    if record is not None:
-        save_provider(state, replace(record, jailed_until=env.height + params.slashing.jail_blocks))
+    job, _ = end_lease(state, att.job, att.envelope.provider, env.height, "failed", params)
+    slashed = slash_by_address(state, att.envelope.provider, "bad_proof", params.slashing.bad_proof_bps, env.height,
+                               job.task_id, params)
     job, events = requeue(state, job, env.height, params, "proof_failed")
     save_job_record(state, job)
     return [Event("aicf", "proof_failed", (("task_id", bytes(job.task_id)),
-                                           ("provider", bytes(att.envelope.provider)), ("reason", reason))), *events]
+                                           ("provider", bytes(att.envelope.provider)), ("reason", reason))),
+            *slashed, *events]
 
 
 def apply_proofs(state: StateDB, env: BlockEnv, proofs: Sequence[bytes], pc: ProofContext) -> list[Event]:
@@ -241,7 +257,7 @@ def apply_proofs(state: StateDB, env: BlockEnv, proofs: Sequence[bytes], pc: Pro
             continue
         job = replace(att.job, results=(*att.job.results, work))
         try:
-            job, more = _resolve(state, job, work, output, env, pc.params)
+            job, more = _resolve(state, job, work, output, env, pc.params, pc.epoch_length)
         except CapabilityError as exc:  # the result store refused it (e.g. an oversize output)
             events += _fail(state, att, exc.reason, env, pc.params)
             continue

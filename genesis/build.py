@@ -53,7 +53,7 @@ def make_application(genesis: Genesis, *, compiled_store: CompiledStore | None =
     contracts = contracts_module(genesis.params, genesis.capabilities, genesis.aicf.pricing,
                                  compiled_store=compiled_store, groth16_cache=groth16_cache)
     aicf = AicfModule(genesis.chain_id, genesis.aicf, genesis.capabilities,
-                      ai_verify_config(verdict_cache=tee_cache))
+                      ai_verify_config(verdict_cache=tee_cache), genesis.params.epoch_length)
     return Application.compose(genesis.chain_id, genesis.params, [contracts, aicf], slash_to=FUND_ADDRESS)
 
 

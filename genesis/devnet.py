@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from aicf.params import AicfParams, AttestationParams
 from chain.hashing import H
+from chain.params import ChainParams
 from chain.keys import PrivateKey
 from chain.onion import Onion
 from genesis.schema import Genesis, GenesisValidator
@@ -31,6 +32,9 @@ DEVNET_PROVIDERS = 4
 DEVNET_MEASUREMENT = H(b"cairn/devnet-measurement/v1", b"cairn reference provider")
 """The launch measurement the devnet allowlists: the reference provider's software."""
 DEVNET_ONION_LENGTH = 200_000
+DEVNET_EPOCH_LENGTH = 20
+"""Blocks per epoch on the devnet (the chain default is 100): the fund settles, and validator
+sets change, every 20 blocks, so a new user sees a payout within a minute."""
 """Proposals each devnet validator can make (about two days of blocks at one a second)."""
 
 
@@ -73,6 +77,7 @@ def devnet_genesis(validators: int = 1, chain_id: str = DEVNET_CHAIN_ID) -> Gene
         genesis_time_ms=DEVNET_TIME_MS,
         initial_balances=tuple(sorted((a, DEVNET_BALANCE) for a in funded)),
         aicf=AicfParams(attestation=attestation),
+        params=ChainParams(epoch_length=DEVNET_EPOCH_LENGTH),
         validators=tuple(
             GenesisValidator(f"validator-{i}", devnet_validator_key(i).public_key, 100, devnet_onion(i).tip)
             for i in range(validators)

@@ -619,7 +619,8 @@ def verify_ai_body(envelope: ProofEnvelope, ctx: VerifyContext) -> BodyResult:
     check_binding(report_data, envelope.task_id, body)
     if body.output is not None and ai_output_digest(body.output) != body.output_digest:
         raise InvalidProof("ai_output_digest_mismatch", "the inline output does not hash to output_digest")
-    return BodyResult(output_digest=body.output_digest, units=metering.units, qos_bp=metering.qos_bp)
+    return BodyResult(output_digest=body.output_digest, units=metering.units, qos_bp=metering.qos_bp,
+                      weight_bp=metering.weight_bp)
 
 
 # --- redundancy quorum -------------------------------------------------------------

@@ -134,7 +134,8 @@ def verify_quantum_body(envelope: ProofEnvelope, ctx: VerifyContext) -> BodyResu
     )
     metering = meter_quantum(result.shots, result.depth, result.quality_bp, ctx.policy.quantum)
     return BodyResult(
-        output_digest=Hash32(result.output_digest), units=metering.units, qos_bp=metering.qos_bp
+        output_digest=Hash32(result.output_digest), units=metering.units, qos_bp=metering.qos_bp,
+        weight_bp=metering.weight_bp,
     )
 
 

@@ -95,6 +95,8 @@ class BodyResult:
     """Milli-units."""
     qos_bp: int
     """Basis points."""
+    weight_bp: int = 10_000
+    """The weight the units were metered with: model weight (AI), depth weight (quantum)."""
 
 
 BodyVerifier = Callable[[ProofEnvelope, "VerifyContext"], BodyResult]

@@ -30,6 +30,19 @@ from aicf.collateral import part_key
 from aicf.health import eligible, health
 from aicf.params import AicfParams
 from aicf.records import OPEN_STATES, AicfJob, ProviderRecord, job_record_key, provider_key
+from aicf.settlement import (
+    EpochRecord,
+    Payout,
+    PayoutShare,
+    epoch_key,
+    load_claim,
+    load_epoch,
+    load_ledger,
+    load_payout,
+    paid_in,
+    payout_key,
+    split,
+)
 from aicf.store import job_count, load_job_record, load_provider, logged_job, provider_addresses
 from capabilities.records import (
     AiRequest,
@@ -53,7 +66,8 @@ from node.rpc.views import address_param, header_json
 MAX_PAGE = 100
 MAX_SCAN = 1_000
 COLLATERAL_NAME = re.compile(r"tcb_info/(SGX|TDX)/[0-9a-f]{12}|qe_identity/(SGX|TDX)|crl/(root_ca|pck_processor|pck_platform)|amd_crl/ARK-[A-Za-z]{1,16}")
-RECORD_KINDS = ("account", "provider", "job", "receipt", "request", "result", "attestation_policy", "collateral")
+RECORD_KINDS = ("account", "provider", "job", "receipt", "request", "result", "attestation_policy", "collateral",
+                "payout", "epoch")
 
 
 def provider_json(r: ProviderRecord, height: int, params: AicfParams, prefix: str) -> dict[str, Any]:
@@ -71,7 +85,37 @@ def provider_json(r: ProviderRecord, height: int, params: AicfParams, prefix: st
         "leases": [bytes(t).hex() for t in r.leases], "completed": r.completed, "failed": r.failed,
         "missed": r.missed,
         "faults": [{"height": f.height, "task_id": bytes(f.task_id).hex(), "reason": f.reason} for f in r.faults],
+        "slashed": str(r.slashed),
+        "slashes": [{"height": x.height, "reason": x.reason, "amount": str(x.amount),
+                     "task_id": None if x.task_id == bytes(32) else bytes(x.task_id).hex()} for x in r.slashes],
+        "paid": str(r.paid), "payouts": [bytes(t).hex() for t in r.payouts],
+        "qos_window": {"completed": r.window_completed, "faults": r.window_faults, "missed": r.window_missed,
+                       "strikes": r.qos_strikes},
     }
+
+
+def share_json(share: PayoutShare, prefix: str) -> dict[str, Any]:
+    return {"provider": encode_address(share.provider, prefix), "producer": encode_address(share.producer, prefix),
+            "proof_hash": bytes(share.proof_hash).hex(), "epoch": share.epoch, "units_milli": share.units,
+            "base_rate": str(share.base_rate), "weight_bp": share.weight_bp, "latency_bp": share.latency_bp,
+            "availability_bp": share.availability_bp, "qos_bp": share.qos_bp, "price": str(share.price),
+            "provider_share": str(share.provider_share), "producer_share": str(share.producer_share),
+            "fund_share": str(share.fund_share)}
+
+
+def payout_json(payout: Payout, prefix: str) -> dict[str, Any]:
+    return {"task_id": bytes(payout.task_id).hex(), "kind": payout.kind,
+            "shares": [share_json(s, prefix) for s in payout.shares]}
+
+
+def epoch_json(e: EpochRecord) -> dict[str, Any]:
+    amounts = ("treasury_in", "fees_in", "slashed_in", "refunds", "paid_provider", "paid_producer", "retained",
+               "carried_amount", "fund_balance")
+    doc: dict[str, Any] = {name: str(getattr(e, name)) for name in amounts}
+    doc.update(epoch=e.epoch, start_height=e.start_height, end_height=e.end_height, payouts=e.payouts,
+               carried_claims=e.carried_claims, carried_units_milli=e.carried_units, gamma_cap=e.gamma_cap,
+               gamma_used_milli=e.gamma_used, stopped=e.stopped or None, throttled=e.throttled)
+    return doc
 
 
 def receipt_json(r: JobReceipt, prefix: str) -> dict[str, Any]:
@@ -257,12 +301,15 @@ class AicfRpc:
             if not COLLATERAL_NAME.fullmatch(name):
                 raise InvalidParams("param 'id' must name a collateral part, e.g. tcb_info/TDX/b0c06f000000")
             key = part_key(name)
+        elif kind == "epoch":
+            key = epoch_key(p.int("id", default=0))
         elif kind in ("account", "provider"):
             address = address_param(p, self.prefix, "id")
             key = account_key(address) if kind == "account" else provider_key(address)
         else:
             task = p.hex("id", length=32)
-            key = {"job": job_record_key, "receipt": job_key, "request": request_key, "result": result_key}[kind](task)
+            key = {"job": job_record_key, "receipt": job_key, "request": request_key, "result": result_key,
+                   "payout": payout_key}[kind](task)
         height = p.int("height", default=self.chain.head.height)
         if height > self.chain.head.height:
             raise NotFound(f"height {height} is above the head {self.chain.head.height}")
@@ -273,8 +320,69 @@ class AicfRpc:
                 "proof": state.tree.prove(key).encode().hex(), "height": header.height,
                 "state_root": bytes(header.state_root).hex(), "header": header_json(header, self.prefix)}
 
+    async def get_epoch(self, p: Params) -> Any:
+        """An epoch's record and its payouts, or the epoch in progress (no ``epoch``: the latest settled)."""
+        state = self.chain.head_state()
+        ledger = load_ledger(state)
+        number = p.int("epoch", default=ledger.epoch - 1)
+        if number < 1:
+            raise NotFound("no epoch has been settled yet")
+        record = load_epoch(state, number)
+        if record is None:
+            if number == ledger.epoch:
+                return {"epoch": number, "settled": False, "treasury_in": str(ledger.treasury_in),
+                        "fees_in": str(ledger.fees_in), "slashed_in": str(ledger.slashed_in),
+                        "refunds": str(ledger.refunds), "queued_claims": sum(t - h for _, h, t in ledger.classes),
+                        "queued_amount": str(ledger.carried_amount), "throttled": ledger.throttled,
+                        "height": self.chain.head.height}
+            raise NotFound(f"epoch {number} is not settled (the current epoch is {ledger.epoch})")
+        limit = p.int("limit", default=MAX_PAGE, lo=1, hi=MAX_PAGE)
+        cursor = p.int("cursor", default=0, lo=0)
+        payouts = self._epoch_payouts(state, record, cursor, limit)
+        following = cursor + len(payouts)
+        return {**epoch_json(record), "settled": True, "payout_list": payouts,
+                "cursor": following if following < record.payouts else None, "height": self.chain.head.height}
+
+    def _epoch_payouts(self, state: Any, record: EpochRecord, cursor: int, limit: int) -> list[dict[str, Any]]:
+        """The shares epoch ``record`` paid, in payment order, from ``cursor``."""
+        out: list[dict[str, Any]] = []
+        for index in range(cursor, min(cursor + limit, record.payouts)):
+            paid = paid_in(state, record.epoch, index)
+            payout = None if paid is None else load_payout(state, paid[0])
+            if paid is None or payout is None:  # pragma: no cover - written together by settlement
+                break
+            share = next(s for s in payout.shares if s.epoch == record.epoch and s.provider == paid[1])
+            out.append({"task_id": bytes(payout.task_id).hex(), "kind": payout.kind, **share_json(share, self.prefix)})
+        return out
+
+    async def get_payout(self, p: Params) -> Any:
+        task = self._task(p)
+        payout = load_payout(self.chain.head_state(), task)
+        if payout is None:
+            raise NotFound(f"no payout for task {task.hex()} (not resolved, or not settled yet)")
+        return {**payout_json(payout, self.prefix), "height": self.chain.head.height}
+
+    async def get_balance(self, p: Params) -> Any:
+        """What the fund paid a provider, and what it still owes it (claims queued)."""
+        address = address_param(p, self.prefix, "address")
+        state = self.chain.head_state()
+        record = load_provider(state, address)
+        ledger = load_ledger(state)
+        pending = 0
+        for klass, head, tail in ledger.classes:
+            for seq in range(head, min(tail, head + MAX_SCAN)):
+                claim = load_claim(state, klass, seq)
+                if claim is not None and claim.work.provider == address:
+                    pending += split(claim.work.price, self.chain.genesis.aicf)[0]
+        return {"address": encode_address(address, self.prefix), "paid": str(0 if record is None else record.paid),
+                "pending": str(pending), "claimable": "0", "balance": str(state.get_account(address).balance),
+                "height": self.chain.head.height}
+
     def routes(self) -> dict[str, tuple[tuple[str, ...], Any]]:
         return {
+            "aicf.getEpoch": (("epoch", "cursor", "limit"), self.get_epoch),
+            "aicf.getPayout": (("task_id",), self.get_payout),
+            "aicf.getBalance": (("address",), self.get_balance),
             "aicf.listProviders": (("cursor", "limit"), self.list_providers),
             "aicf.getProvider": (("address",), self.get_provider),
             "aicf.listJobs": (("status", "provider", "requester", "cursor", "limit"), self.list_jobs),

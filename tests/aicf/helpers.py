@@ -103,12 +103,18 @@ def account(index: int) -> PrivateKey:
     return devnet_account_key(index)
 
 
-def aicf_events(out: BlockOutput, name: str) -> list[dict[str, Any]]:
-    """The attributes of the block's ``aicf`` events called ``name`` (block-level and receipts)."""
+def aicf_events(out: BlockOutput, name: str, *, requester: bool = False) -> list[dict[str, Any]]:
+    """The attributes of the block's ``aicf`` events called ``name`` (block-level and receipts).
+
+    Job events carry the job's ``requester`` (what event subscribers filter on); it is left
+    out unless ``requester`` is set, so a test states only what it is about
+    (``test_settlement.py`` checks the requester itself).
+    """
     found: list[Event] = list(out.events)
     for r in out.receipts:
         found += r.events
-    return [dict(e.attrs) for e in found if (e.module, e.name) == ("aicf", name)]
+    return [{k: v for k, v in e.attrs if requester or k != "requester"}
+            for e in found if (e.module, e.name) == ("aicf", name)]
 
 
 def make_record(seed: int, *, latency_ms: int = 10, leases: int = 0, max_leases: int = 10,

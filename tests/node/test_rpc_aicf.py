@@ -16,6 +16,7 @@ import trio
 
 from aicf.attestation import AttestationPolicy
 from aicf.collateral import CollateralPart
+from aicf.settlement import EpochRecord, Payout
 from aicf.records import AicfJob, ProviderRecord, decode_record
 from capabilities.abi import encode_args
 from capabilities.records import JobReceipt, ResultRecord, output_digest_of
@@ -149,6 +150,25 @@ async def test_a_job_through_the_rpc(rpc: Rpc, samples: dict[str, bytes], tmp_pa
     part = decode_record(CollateralPart, _proved(await rpc.call("state.getProof", {"kind": "collateral", "id": name})))
     assert part.name == name and part.number == 17
     assert (await rpc.error("state.getProof", {"kind": "collateral", "id": "tcb_info/TDX/zz"}))["code"] == INVALID_PARAMS
+
+    # the epoch closes (devnet: 20 blocks): the provider is paid, provably
+    await rpc.wait_height(20)
+    epoch = await rpc.call("aicf.getEpoch", {"epoch": 1})
+    assert epoch["settled"] and epoch["payouts"] == 1 and epoch["fees_in"] == done["paid"]
+    (share,) = epoch["payout_list"]
+    assert share["task_id"] == task and share["provider"] == provider and epoch["cursor"] is None
+    assert int(share["provider_share"]) + int(share["producer_share"]) + int(share["fund_share"]) == int(done["paid"])
+    assert int(share["provider_share"]) == int(done["paid"]) * 8_000 // 10_000
+    payout = decode_record(Payout, _proved(await rpc.call("state.getProof", {"kind": "payout", "id": task})))
+    assert payout.shares[0].provider_share == int(share["provider_share"])
+    record = decode_record(EpochRecord, _proved(await rpc.call("state.getProof", {"kind": "epoch", "id": 1})))
+    assert record.payouts == 1 and record.paid_provider == int(share["provider_share"])
+    assert (await rpc.call("aicf.getPayout", {"task_id": task}))["shares"][0]["epoch"] == 1
+    balance = await rpc.call("aicf.getBalance", {"address": provider})
+    assert balance["paid"] == share["provider_share"] and balance["pending"] == "0" and balance["claimable"] == "0"
+    shown = await rpc.call("aicf.getProvider", {"address": provider})
+    assert shown["paid"] == share["provider_share"] and shown["payouts"] == [task] and shown["slashes"] == []
+    assert (await rpc.error("aicf.getEpoch", {"epoch": 99}))["code"] == ErrorCode.NOT_FOUND
 
     # bad params
     assert (await rpc.error("aicf.getJob", {"task_id": "zz"}))["code"] == INVALID_PARAMS
