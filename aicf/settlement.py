@@ -307,11 +307,18 @@ def _pay(state: StateDB, claim: Claim, epoch: int, params: AicfParams) -> Payout
         provider_share=provider_share, producer_share=producer_share, fund_share=fund_share)
     payout = load_payout(state, claim.task_id) or Payout(claim.task_id, claim.kind)
     state.set(payout_key(claim.task_id), encode_record(replace(payout, shares=(*payout.shares, share))))
-    record = load_provider(state, work.provider)
-    if record is not None:  # a provider that left keeps its history in the Payout records
-        save_provider(state, replace(record, paid=record.paid + provider_share,
-                                     payouts=(*record.payouts, claim.task_id)[-MAX_FAULTS:]))
     return share
+
+
+def _credit_providers(state: StateDB, paid: dict[bytes, tuple[int, list[Hash32]]]) -> None:
+    """Each paid provider's record, once per settlement: its total and latest payouts (a
+    provider that left keeps its history in the ``Payout`` records)."""
+    for address in sorted(paid):
+        record = load_provider(state, address)
+        amount, tasks = paid[address]
+        if record is not None:
+            save_provider(state, replace(record, paid=record.paid + amount,
+                                         payouts=(*record.payouts, *tasks)[-MAX_FAULTS:]))
 
 
 def settle(state: StateDB, env: BlockEnv, params: AicfParams, epoch_length: int) -> list[Event]:
@@ -323,6 +330,7 @@ def settle(state: StateDB, env: BlockEnv, params: AicfParams, epoch_length: int)
     available = state.get_account(FUND_ADDRESS).balance
     classes = {c: (h, t) for c, h, t in ledger.classes}
     paid_provider = paid_producer = retained = count = units_paid = amount_paid = 0
+    providers: dict[bytes, tuple[int, list[Hash32]]] = {}
     stopped = ""
     for klass, head, tail in ledger.classes:
         while head < tail:
@@ -336,6 +344,8 @@ def settle(state: StateDB, env: BlockEnv, params: AicfParams, epoch_length: int)
                 stopped = "fund"
                 break
             share = _pay(state, claim, epoch, params)
+            amount, tasks = providers.get(bytes(share.provider), (0, []))
+            providers[bytes(share.provider)] = (amount + share.provider_share, [*tasks[-MAX_FAULTS + 1:], claim.task_id])
             state.delete(claim_key(klass, head))
             state.set(paid_key(epoch, count), encode([bytes(claim.task_id), bytes(claim.work.provider)]))
             head += 1
@@ -350,6 +360,7 @@ def settle(state: StateDB, env: BlockEnv, params: AicfParams, epoch_length: int)
         classes[klass] = (head, tail)
         if stopped:
             break
+    _credit_providers(state, providers)
     carried_units = ledger.carried_units - units_paid
     carried_amount = ledger.carried_amount - amount_paid
     carried_claims = sum(t - h for h, t in classes.values())
