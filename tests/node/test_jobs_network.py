@@ -22,10 +22,18 @@ from typing import Any
 import httpx
 
 from capabilities.abi import encode_args
-from chain.keys import encode_address
+from capabilities.records import JobReceipt
+from chain.codec import encode
+from chain.hashing import H
+from chain.keys import decode_address, encode_address
 from chain.tx import TxBody
+from chain.types import Hash32
 from chain.vm.runtime import contract_address
-from genesis.devnet import devnet_account_key, devnet_provider_key
+from genesis.devnet import devnet_account_key, devnet_attestation_seed, devnet_provider_key
+from node.provider.backends import TinyModelBackend
+from node.provider.work import ai_envelope, registration
+from proofs.devnet import DevnetSigner
+from tests.chain.vm.contracts import SCRATCH, SCRIPT, Script
 from tests.node.test_network_processes import CAIRN, Net, height, rpc, wait_for
 
 JOBS = 12
@@ -146,6 +154,89 @@ def test_jobs_resolve_with_a_provider_killed_and_restarted(tmp_path: Path, sampl
         net.assert_no_fork([0, 1, 2, 3])
         roots = {rpc(net.url(i), "chain.getBlock", height=top)["header"]["state_root"] for i in range(4)}
         assert len(roots) == 1
+    finally:
+        for p in providers.values():
+            p.stop()
+        net.stop_all()
+
+
+def _enqueue_for(contract: bytes, prompt: str, allow: bytes) -> bytes:
+    """The SCRIPT contract's ``run`` calling ``ai_enqueue`` for a job only ``allow`` may take."""
+    s = Script()
+    m, p, o = b"llama3-8b", prompt.encode(), encode({"allow": allow})
+    s.op("ai_enqueue", s.data(m), len(m), s.data(p), len(p), 16, s.data(o), len(o), SCRATCH, 256)
+    return s.encode()
+
+
+def test_an_epoch_with_jobs_a_failed_proof_and_a_slash_settles_the_same_on_every_validator(
+        tmp_path: Path, samples: dict[str, bytes]) -> None:
+    net = Net.init(tmp_path / "net")
+    providers: dict[str, _Provider] = {}
+    try:
+        for i in range(4):
+            net.start(i)
+        providers["honest"] = _provider(net, "honest", 0, 1)
+        wait_for(lambda: all((_call(net.url(i), "node.status") or {}).get("height", 0) >= 1 for i in range(4)),
+                 "every validator up and committing")
+        cheater = devnet_provider_key(2)
+        signer = DevnetSigner.from_seed(devnet_attestation_seed())
+        reg = registration("cairn-devnet", cheater, signer, kinds=["ai"], models=["llama3-8b"], stake=10**10)
+        assert _receipt(net.url(2), _send(net.url(2), cheater, 0, "provider_register", reg))["status"] == "ok"
+        assert _receipt(net.url(2), _send(net.url(2), cheater, 1, "provider_heartbeat",
+                                          [1_000, 10, 9_000, 50, 0]))["status"] == "ok"
+        owner = devnet_account_key(2)
+        agent, script = contract_address(owner.address, 0), contract_address(owner.address, 1)
+        for nonce, code in ((0, samples["ai_agent"]), (1, SCRIPT)):
+            assert _receipt(net.url(3), _send(net.url(3), owner, nonce, "deploy", [code, b""], 20_000_000))[
+                "status"] == "ok"
+        asks = [_send(net.url(3), owner, 2 + k, "call", [bytes(agent), "ask", encode_args(
+            [("str", "llama3-8b"), ("str", f"question {k}"), ("u64", 16)]), 1_000_000]) for k in range(3)]
+        trap = _send(net.url(3), owner, 5, "call", [bytes(script), "run",
+                                                    _enqueue_for(script, "for the cheater", cheater.address),
+                                                    1_000_000])
+        tasks = [next(e["attrs"]["task_id"] for e in _receipt(net.url(3), h)["events"] if e["name"] == "enqueued")
+                 for h in (*asks, trap)]
+        cheat_task = tasks[-1]
+
+        def leased_to_cheater() -> bool:
+            job = _call(net.url(0), "aicf.getJob", task_id=cheat_task)
+            return job is not None and job["status"] == "leased"
+
+        wait_for(leased_to_cheater, "the restricted job leased to the cheating provider")
+        job = _call(net.url(0), "aicf.getJob", task_id=cheat_task)
+        receipt = JobReceipt(bytes.fromhex(cheat_task), "ai", decode_address(job["receipt"]["requester"]),
+                             int(job["receipt"]["fee_escrowed"]), int(job["receipt"]["price_ceiling"]),
+                             job["receipt"]["sla_deadline"], job["receipt"]["enqueue_height"],
+                             Hash32(H(b"not", b"the request")))  # a proof for another input: it fails
+        out = TinyModelBackend().run("llama3-8b", "for the cheater", 16)
+        bad = ai_envelope("cairn-devnet", cheater, signer, receipt, "llama3-8b", out)
+        assert _call(net.url(1), "aicf.submitProof", envelope=bad.encode().hex()) is not None
+
+        def slashed() -> bool:
+            doc = _call(net.url(2), "aicf.getProvider", address=encode_address(cheater.address, "cairn"))
+            return doc is not None and bool(doc["slashes"])
+
+        wait_for(slashed, "the cheating provider to be slashed")
+        wait_for(lambda: all(_call(net.url(0), "aicf.getJob", task_id=t)["status"] == "resolved" for t in tasks[:3]),
+                 "the honest jobs to resolve")
+        settled_at = height(net.url(0))
+        epoch = (settled_at - 1) // 20 + 1  # the epoch the last of these happened in settles at its end
+        wait_for(lambda: all(height(net.url(i)) >= epoch * 20 + 1 for i in range(4)), f"epoch {epoch} to settle",
+                 timeout=90)
+        records = [_call(net.url(i), "state.getProof", kind="epoch", id=epoch, height=epoch * 20) for i in range(4)]
+        assert len({r["value"] for r in records}) == 1 and records[0]["value"] is not None
+        assert len({r["state_root"] for r in records}) == 1
+        views = []
+        for i in range(4):
+            doc = _call(net.url(i), "aicf.getEpoch", epoch=epoch)
+            doc.pop("height")
+            views.append(doc)
+        assert all(v == views[0] for v in views)
+        slashed_total = sum(int(_call(net.url(0), "aicf.getEpoch", epoch=e)["slashed_in"]) for e in range(1, epoch + 1))
+        assert slashed_total == 10**10 * 1_000 // 10_000
+        paid = sum(int(_call(net.url(0), "aicf.getEpoch", epoch=e)["payouts"]) for e in range(1, epoch + 1))
+        assert paid == 3  # the honest replicas; the cheater's job was never paid
+        net.assert_no_fork([0, 1, 2, 3])
     finally:
         for p in providers.values():
             p.stop()
