@@ -132,14 +132,7 @@ class Receipt:
     @classmethod
     def decode_value(cls, value: Any) -> Receipt:
         i = expect_versioned(value, "receipt", 1, 7)
-        events = []
-        for e in expect_array(i[6], "receipt.events"):
-            module, name, attrs = expect_array(e, "event", 3)
-            pairs = []
-            for pair in expect_array(attrs, "event.attrs"):
-                key, v = expect_array(pair, "event.attr", 2)
-                pairs.append((expect_str(key, "event.attr.key"), v))
-            events.append(Event(expect_str(module, "event.module"), expect_str(name, "event.name"), tuple(pairs)))
+        events = [Event.decode_value(e) for e in expect_array(i[6], "receipt.events")]
         return cls(Hash32(expect_bytes(i[1], "receipt.tx_hash", length=32)),
                    expect_int(i[2], "receipt.status", hi=1), expect_int(i[3], "receipt.gas_used"),
                    expect_int(i[4], "receipt.fee_paid", hi=2**256),
@@ -344,6 +337,19 @@ class BlockOutput:
     events: tuple[Event, ...]
     receipt_bytes: tuple[bytes, ...] = ()
     """Each receipt's canonical bytes (the leaves of ``receipts_root``)."""
+    begin_events: int = 0
+    """How many of ``events`` the ``begin_block`` hooks emitted (they lead ``events``; the
+    proofs section's and the ``end_block`` hooks' follow).  With it the store can log every
+    event in execution order: ``executed_events``."""
+
+    def executed_events(self) -> list[Event]:
+        """Every event of the block in execution order: the ``begin_block`` hooks', each
+        receipt's in transaction order, then the proofs section's and the ``end_block`` hooks'."""
+        out = list(self.events[:self.begin_events])
+        for r in self.receipts:
+            out.extend(r.events)
+        out.extend(self.events[self.begin_events:])
+        return out
 
     @property
     def state_root(self) -> Hash32:
@@ -438,6 +444,7 @@ def _execute(state: StateDB, header: Header, txs: Sequence[bytes], app: Applicat
             events.extend(m.begin_block(state, env))
         except InvalidTransaction as exc:  # bad evidence in the block's evidence section
             raise InvalidBlock(f"{m.name}: {exc.message}", code=ErrorCode.BLOCK_INVALID) from exc
+    begun = len(events)
     pot = BlockPot(fees=0, reward=app.params.block_reward)
     receipts: list[Receipt] = []
     included: list[bytes] = []
@@ -484,7 +491,7 @@ def _execute(state: StateDB, header: Header, txs: Sequence[bytes], app: Applicat
     state.credit(header.proposer, pot.remaining)
     commit = state.commit()
     encoded = tuple(r.encode() for r in receipts)
-    out = BlockOutput(commit, tuple(receipts), Hash32(merkle_root(encoded)), tuple(events), encoded)
+    out = BlockOutput(commit, tuple(receipts), Hash32(merkle_root(encoded)), tuple(events), encoded, begun)
     return included, included_proofs, out
 
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from chain.codec import expect_array, expect_str
 from chain.errors import ChainError, ErrorCode
 from chain.state import StateDB
 from chain.tx import SignedTx
@@ -37,6 +38,16 @@ class Event:
 
     def encode_value(self) -> list[Any]:
         return [self.module, self.name, [[k, v] for k, v in self.attrs]]
+
+    @classmethod
+    def decode_value(cls, value: Any) -> Event:
+        """``[module, name, [[key, value], ...]]`` (``encode_value``); ``DecodeError`` otherwise."""
+        module, name, attrs = expect_array(value, "event", 3)
+        pairs = []
+        for pair in expect_array(attrs, "event.attrs"):
+            key, v = expect_array(pair, "event.attr", 2)
+            pairs.append((expect_str(key, "event.attr.key"), v))
+        return cls(expect_str(module, "event.module"), expect_str(name, "event.name"), tuple(pairs))
 
 
 @dataclass(frozen=True, slots=True)

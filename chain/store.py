@@ -9,14 +9,24 @@ Layout (all keys are bytes; heights are 8-byte big-endian)::
     b"rcp/" + hash       -> encode([receipt bytes, ...])
     b"cmt/" + height     -> the commit that finalized the block at height
     b"txi/" + tx_hash    -> encode([height, index])
+    b"evt/" + height     -> encode([1, [event, ...]])  the block's event log (below)
     b"smt/" + node_hash  -> state tree node            (chain.smt)
     b"flat/" + key       -> latest value of state key  (chain.state)
 
 Rule: committing a block is ONE ``write_batch`` holding the block, its receipts,
-its commit, the indexes, the new tree nodes, the flat-index changes and the new
-head pointer, written with sync.  A crash at any instant therefore leaves the
+its event log, its commit, the indexes, the new tree nodes, the flat-index changes and
+the new head pointer, written with sync.  A crash at any instant therefore leaves the
 previous head or the new one, never a mix.  Tree nodes are content-addressed and
 never deleted, so every committed root stays provable (no pruning yet).
+
+**The event log** (node storage, not consensus state: no root commits to it) is every
+event a committed block produced, in execution order (``BlockOutput.executed_events``):
+the ``begin_block`` hooks' events (module order), each transaction's receipt events (block
+order), the proofs section's, then the ``end_block`` hooks' (module order).  An event's
+*cursor* is ``(height, index)``, ``index`` its position in its block's list.  A block's log
+is exactly what the block produced, so it is bounded by the block's own limits.  A height
+with no log (committed by a node from before the log existed, or pruned) reads as
+``EventsUnavailable``, never as an empty list.
 """
 
 from __future__ import annotations
@@ -26,9 +36,10 @@ from dataclasses import dataclass
 
 from chain.apply import BlockOutput, Receipt, decode_receipts, encode_receipts
 from chain.block import Block, Commit, Header
-from chain.codec import decode, encode, expect_array, expect_bytes, expect_int
+from chain.codec import decode, encode, expect_array, expect_bytes, expect_int, expect_versioned
 from chain.errors import ErrorCode, InvalidBlock, NotFound, StoreCorrupt
 from chain.kv import KV
+from chain.module import Event
 from chain.smt import EMPTY_ROOT
 from chain.state import StateCommit, StateDB
 from chain.types import Hash32
@@ -37,8 +48,27 @@ HEAD = b"head"
 GENESIS = b"genesis"
 
 
+EVENT_LOG_VERSION = 1
+
+
 def _h(height: int) -> bytes:
     return struct.pack(">Q", height)
+
+
+class EventsUnavailable(NotFound):
+    """The store keeps no event log for a height: committed before the log existed, or pruned."""
+
+
+def encode_events(events: list[Event]) -> bytes:
+    """A block's event log as stored: ``[1, [event, ...]]``."""
+    return encode([EVENT_LOG_VERSION, [e.encode_value() for e in events]])
+
+
+def decode_events(data: bytes) -> list[Event]:
+    """A stored event log (``encode_events``).  Like receipts, the log is the store's own
+    record of one block, as long as the block made it, so it is not capped again here."""
+    items = expect_versioned(decode(data, max_size=len(data)), "event log", EVENT_LOG_VERSION, 2)
+    return [Event.decode_value(e) for e in expect_array(items[1], "event log.events")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +103,7 @@ class BlockStore:
             b"blk/" + h: block.encode(),
             b"hgt/" + _h(0): bytes(h),
             b"rcp/" + h: encode_receipts([]),
+            b"evt/" + _h(0): encode_events([]),
             GENESIS: genesis_hash,
             HEAD: encode([0, bytes(h)]),
         }
@@ -97,6 +128,7 @@ class BlockStore:
             b"blk/" + h: block.encode(),
             b"hgt/" + _h(height): bytes(h),
             b"rcp/" + h: encode_receipts(output.receipt_bytes),
+            b"evt/" + _h(height): encode_events(output.executed_events()),
             b"cmt/" + _h(height): commit.encode(),
             HEAD: encode([height, bytes(h)]),
         }
@@ -150,6 +182,21 @@ class BlockStore:
         if raw is None:
             raise NotFound(f"no receipts for {bytes(block_hash).hex()}")
         return decode_receipts(raw)
+
+    def load_events(self, height: int) -> list[Event]:
+        """The event log of the block at ``height`` (module docstring), in cursor order.
+
+        ``EventsUnavailable`` (a ``NotFound``) when the store keeps no log for that height:
+        above the head, or committed before the log existed (or pruned).
+        """
+        raw = self.kv.get(b"evt/" + _h(height))
+        if raw is None:
+            head = self.head()
+            if head is None or height > head[0]:
+                raise EventsUnavailable(f"no block at height {height} yet")
+            raise EventsUnavailable(f"events of height {height} are unavailable: the block was stored "
+                                    "before this node kept an event log, or its log was pruned")
+        return decode_events(raw)
 
     def load_commit(self, height: int) -> Commit:
         raw = self.kv.get(b"cmt/" + _h(height))

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from aicf.params import AicfParams, AttestationParams
 from chain.hashing import H
-from chain.params import ChainParams
 from chain.keys import PrivateKey
 from chain.onion import Onion
+from chain.params import ChainParams
 from genesis.schema import Genesis, GenesisValidator
 from proofs.devnet import is_devnet_chain_id
 

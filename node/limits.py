@@ -9,7 +9,7 @@ as the default (docs/RELIABILITY.md lists them all with the reasoning behind eac
 * ``[p2p]`` — ``node.p2p.PeerConfig`` besides ``laddr`` and ``persistent_peers``
   (connection and handshake limits, timeouts, bans);
 * ``[rpc]`` — ``node.rpc.server.make_app`` and ``serve_rpc`` besides ``laddr`` (body size
-  and read time, connections).
+  and read time, connections), and ``node.rpc.ws.WsHub`` (the ``ws_*`` WebSocket limits).
 
 A key that is not a setting, or a value of the wrong type, is a configuration error naming
 the key.
@@ -27,6 +27,7 @@ from node.mempool import Mempool
 from node.p2p import PeerConfig
 from node.proofpool import ProofPool
 from node.rpc.server import make_app, serve_rpc
+from node.rpc.ws import WsHub
 
 _NOT_SETTINGS = {"listen_host", "listen_port", "persistent_peers", "max_frame_size"}
 """PeerConfig fields that come from elsewhere (``laddr``, ``persistent_peers``, the genesis block size)."""
@@ -50,7 +51,7 @@ def settings() -> dict[str, dict[str, int | float]]:
         "evidence": _keyword_defaults(EvidencePool.__init__),
         "proofpool": _keyword_defaults(ProofPool.__init__),
         "p2p": p2p,  # type: ignore[dict-item]
-        "rpc": _keyword_defaults(make_app, serve_rpc),
+        "rpc": _keyword_defaults(make_app, serve_rpc, WsHub.__init__),
     }
 
 

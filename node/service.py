@@ -39,6 +39,7 @@ from node.privval import PrivValidator
 from node.proofpool import ProofPool
 from node.rpc.methods import RpcApi
 from node.rpc.server import make_app, serve_rpc
+from node.rpc.ws import WsHub
 from node.wasm_cache import DIR_NAME as WASM_CACHE_DIR
 from node.wasm_cache import WasmCache
 
@@ -57,6 +58,8 @@ class Node:
     rpc_addresses: list[str]
     peers: PeerManager | None = None
     p2p_addresses: list[Any] = field(default_factory=list)
+    ws: WsHub | None = None
+    """The WebSocket hub of the RPC server (``None`` without RPC)."""
 
 
 def runs_solo(genesis: Genesis, key: PrivateKey, config: NodeConfig) -> bool:
@@ -109,18 +112,20 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
                  mode="solo" if peers is None else "bft")
         async with trio.open_nursery() as nursery:
             addrs: list[str] = []
+            hub: WsHub | None = None
             if config.rpc_port is not None:
                 rpc = limits.get("rpc", {})
                 app = make_app(api.dispatcher(), **kwargs_for(make_app, rpc))  # type: ignore[arg-type]
-                addrs = await nursery.start(partial(serve_rpc, **kwargs_for(serve_rpc, rpc)), app,  # type: ignore[arg-type]
-                                            config.rpc_host, config.rpc_port)
+                hub = WsHub(chain, **kwargs_for(WsHub, rpc))  # type: ignore[arg-type]
+                addrs = await nursery.start(partial(serve_rpc, ws=hub, **kwargs_for(serve_rpc, rpc)),  # type: ignore[arg-type]
+                                            app, config.rpc_host, config.rpc_port)
                 log.info("rpc listening", addresses=addrs)
             p2p_addrs: list[Any] = []
             if peers is not None:
                 p2p_addrs = await nursery.start(peers.run)
                 log.info("p2p listening", addresses=p2p_addrs, peers=list(config.persistent_peers))
             await nursery.start(driver.run)
-            task_status.started(Node(chain, mempool, driver, addrs, peers, p2p_addrs))
+            task_status.started(Node(chain, mempool, driver, addrs, peers, p2p_addrs, hub))
     finally:
         kv.close()
 

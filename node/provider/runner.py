@@ -10,7 +10,15 @@ What it does, every ``poll`` seconds, against one node's RPC:
    free compute from the load average, the CPU temperature where the OS gives it, and the
    backend errors since the last heartbeat.  The heartbeat renews every lease it holds.  A
    provider jailed for a failed proof sends ``provider_unjail`` once its jail has run out.
-3. **Follow its assignments**: ``aicf.listJobs {provider, status: leased}``.  An AI job runs
+3. **Follow its assignments** over the node's WebSocket stream (``/ws``, ``node.rpc.ws``):
+   a ``jobAssigned`` subscription filtered to its own address tells it of each new lease
+   as its block commits, and it then reads the jobs it holds with ``aicf.getJob``.  The
+   cursor of the last assignment it handled is saved in ``state.json``; after a restart it
+   subscribes ``from`` that cursor, so an assignment made while it was down is replayed.
+   While the stream is down (refused, closed, a node without it) it falls back to polling
+   ``aicf.listJobs {provider, status: leased}`` and reconnects with a backoff (0.5 s,
+   doubling to 10 s).  The first pass after a start always polls once, for the leases an
+   older cursor no longer replays.  An AI job runs
    on the backend (``node.provider.backends``) and its ``AI_V1`` envelope goes to
    ``aicf.submitProof``.  A quantum job is planned from its assignment beacon, run on the
    simulator, and committed (``quantum_commit``); once the chain records the beacon after
@@ -32,12 +40,16 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
+from websockets.exceptions import WebSocketException
+from websockets.sync.client import connect as ws_connect
 
 from capabilities.records import JobReceipt, QuantumRequest
 from chain.hashing import H
@@ -72,6 +84,8 @@ class Progress:
     """task id (hex) → height at which its envelope was last submitted."""
     committed: dict[str, int] = field(default_factory=dict)
     """quantum task id (hex) → height at which its commitment was sent."""
+    cursor: tuple[int, int] | None = None
+    """The ``(height, index)`` of the last ``jobAssigned`` event handled (``node.rpc.ws``)."""
 
     @classmethod
     def load(cls, path: Path) -> Progress:
@@ -79,18 +93,104 @@ class Progress:
             doc = json.loads(path.read_text())
         except FileNotFoundError:
             return cls()
+        cursor = doc.get("cursor")
         return cls(bool(doc.get("registered")), int(doc.get("heartbeat_height", 0)),
                    {str(k): int(v) for k, v in doc.get("submitted", {}).items()},
-                   {str(k): int(v) for k, v in doc.get("committed", {}).items()})
+                   {str(k): int(v) for k, v in doc.get("committed", {}).items()},
+                   (int(cursor[0]), int(cursor[1])) if cursor else None)
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w") as f:
             json.dump({"registered": self.registered, "heartbeat_height": self.heartbeat_height,
-                       "submitted": self.submitted, "committed": self.committed}, f, indent=1, sort_keys=True)
+                       "submitted": self.submitted, "committed": self.committed,
+                       "cursor": list(self.cursor) if self.cursor else None}, f, indent=1, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+
+
+def ws_url(rpc_url: str) -> str:
+    """The node's WebSocket endpoint for its RPC URL (``http://h:p`` → ``ws://h:p/ws``)."""
+    base = rpc_url.rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base.removeprefix("https://") + "/ws"
+    return "ws://" + base.removeprefix("http://") + "/ws"
+
+
+class AssignmentStream:
+    """A ``jobAssigned`` subscription for one provider, on a thread of its own.
+
+    It delivers ``(cursor, task_id)`` pairs in cursor order through ``drain``; ``connected``
+    says whether the subscription is live.  When the connection fails or closes it waits
+    (0.5 s, doubling to ``max_backoff``) and subscribes again from the last cursor it
+    delivered, so the pairs have no gap and no repeat across reconnects.
+    """
+
+    def __init__(self, url: str, provider: str, after: tuple[int, int] | None, *, max_backoff: float = 10.0) -> None:
+        self.url = url
+        self.provider = provider
+        self.after = after
+        self.max_backoff = max_backoff
+        self.connected = threading.Event()
+        self.failures = 0
+        self._items: queue.Queue[tuple[tuple[int, int], str]] = queue.Queue()
+        self._stop = threading.Event()
+        self._ws: Any = None
+        self._thread = threading.Thread(target=self._run, name="provider-ws", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        ws = self._ws
+        if ws is not None:
+            ws.close()
+        self._thread.join(timeout=5)
+
+    def drain(self) -> list[tuple[tuple[int, int], str]]:
+        out = []
+        while True:
+            try:
+                out.append(self._items.get_nowait())
+            except queue.Empty:
+                return out
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                self._follow()
+                backoff = 0.5
+            except (OSError, WebSocketException, ValueError, KeyError, TypeError) as exc:
+                self.failures += 1
+                log.info("assignment stream down, polling meanwhile", error=str(exc)[:200], retry_s=backoff)
+            self.connected.clear()
+            if self._stop.wait(backoff):
+                return
+            backoff = min(backoff * 2, self.max_backoff)
+
+    def _follow(self) -> None:
+        params: dict[str, Any] = {"topic": "jobAssigned", "filter": {"provider": self.provider}}
+        if self.after is not None:
+            params["from"] = {"height": self.after[0], "index": self.after[1]}
+        with ws_connect(self.url, open_timeout=10, close_timeout=2, max_size=2**20) as ws:
+            self._ws = ws
+            ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "subscribe", "params": params}))
+            answer = json.loads(ws.recv(timeout=10))
+            if "result" not in answer:
+                raise ValueError(f"subscribe refused: {answer.get('error')}")
+            self.connected.set()
+            for message in ws:
+                doc = json.loads(message)
+                if doc.get("method") != "subscription":
+                    continue
+                cursor = (int(doc["params"]["cursor"]["height"]), int(doc["params"]["cursor"]["index"]))
+                self._items.put((cursor, str(doc["params"]["event"]["attrs"]["task_id"])))
+                self.after = cursor
+        if not self._stop.is_set():
+            raise ValueError("the node closed the assignment stream")
 
 
 def wait_for_node(client: RpcClient, timeout: float = 120.0) -> None:
@@ -153,6 +253,10 @@ class Provider:
         self.address = encode_address(key.address, self.prefix)
         self.errors = 0
         self.latency_ms = 1
+        self.stream: AssignmentStream | None = None
+        self.tracked: set[str] = set()
+        """Tasks leased to it that the stream announced (while the stream is up)."""
+        self._polled = False
 
     # --- transactions ---------------------------------------------------------------
 
@@ -260,13 +364,24 @@ class Provider:
         if not self.progress.heartbeat_height or height - self.progress.heartbeat_height >= self.heartbeat_blocks:
             self.heartbeat(height)
             self.unjail_if_due(height)
-        jobs = self.client.call("aicf.listJobs", provider=self.address, status="leased")["jobs"]
-        open_tasks = {j["task_id"] for j in jobs}
-        for listed in jobs:
-            task = listed["task_id"]
+        assigned = self.stream.drain() if self.stream is not None else []
+        for _, task in assigned:
+            self.tracked.add(task)
+        if self.stream is not None and self.stream.connected.is_set() and self._polled:
+            open_tasks = set(self.tracked)
+        else:  # no stream (or the first pass): ask the chain for every lease
+            jobs = self.client.call("aicf.listJobs", provider=self.address, status="leased")["jobs"]
+            open_tasks = {j["task_id"] for j in jobs}
+            self.tracked = set(open_tasks)
+            self._polled = True
+        for task in sorted(open_tasks):
             if height - self.progress.submitted.get(task, -10**9) < self.resubmit_blocks:
                 continue
             job = self.client.call("aicf.getJob", task_id=task)
+            if job["status"] != "leased" or all(le["provider"] != self.address for le in job["leases"]):
+                self.tracked.discard(task)
+                open_tasks.discard(task)
+                continue
             if job["kind"] == "ai":
                 self._run_ai(job, height)
             else:
@@ -275,11 +390,26 @@ class Provider:
             del self.progress.submitted[done]
             self.progress.committed.pop(done, None)
             self.progress.save(self.state_path)
+        if assigned:  # handled: a restart resumes after it
+            self.progress.cursor = assigned[-1][0]
+            self.progress.save(self.state_path)
         return height
+
+    def start_stream(self, url: str) -> AssignmentStream:
+        """Follow assignments over ``url`` (``ws_url``), from the saved cursor."""
+        self.stream = AssignmentStream(url, self.address, self.progress.cursor)
+        self.stream.start()
+        return self.stream
+
+    def stop_stream(self) -> None:
+        if self.stream is not None:
+            self.stream.stop()
+            self.stream = None
 
     def run(self, *, poll: float = 0.5) -> None:
         log.info("provider starting", provider=self.address, backend=self.backend.name, chain_id=self.chain_id)
         self.ensure_registered()
+        self.start_stream(ws_url(self.client.url))
         while True:
             try:
                 self.step()
@@ -296,4 +426,4 @@ def _receipt(doc: dict[str, Any], prefix: str) -> JobReceipt:
                       int(doc["enqueue_height"]), Hash32(bytes.fromhex(doc["request_digest"])))
 
 
-__all__ = ["Progress", "Provider", "provider_key", "wait_for_node"]
+__all__ = ["AssignmentStream", "Progress", "Provider", "provider_key", "wait_for_node", "ws_url"]

@@ -27,7 +27,9 @@ Everything a client can make the server hold is bounded.  Each limit is a parame
   ``ACCEPT_LOG_INTERVAL`` (10 s): one line with the count, no traceback.
 
 hypercorn's own ``serve`` accepts without a cap, so ``serve_rpc`` runs the accept loop
-itself and hands each admitted connection to hypercorn's ``TCPServer``.
+itself and hands each admitted connection to hypercorn's ``TCPServer``, or, when its first
+bytes are ``GET /ws``, to the WebSocket hub (``node.rpc.ws``, which states its own limits).
+Telling the two apart reads at most 8 bytes, within the same ``KEEP_ALIVE_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from node.rpc.jsonrpc import INVALID_REQUEST, SERVER_BUSY, Dispatcher
+from node.rpc.ws import MAX_HEAD, WsHub, is_ws_request
 
 log = structlog.get_logger("cairn.rpc")
 
@@ -225,6 +228,11 @@ class TimedStream(trio.abc.HalfCloseableStream):
         self.socket = stream.socket
         self.send_timeout = send_timeout
         self.slot = slot
+        self._unread = b""
+
+    def unread(self, data: bytes) -> None:
+        """Give ``data`` (already received) back: the next ``receive_some`` returns it first."""
+        self._unread = data + self._unread
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         with trio.move_on_after(self.send_timeout) as scope:
@@ -237,6 +245,10 @@ class TimedStream(trio.abc.HalfCloseableStream):
         await self.stream.wait_send_all_might_not_block()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        if self._unread:
+            n = len(self._unread) if max_bytes is None else max_bytes
+            data, self._unread = self._unread[:n], self._unread[n:]
+            return data
         return await self.stream.receive_some(max_bytes)
 
     async def send_eof(self) -> None:
@@ -310,6 +322,7 @@ def _url(listener: trio.SocketListener) -> str:
 async def serve_rpc(app: Starlette, host: str, port: int, *, max_connections: int = MAX_CONNECTIONS,
                     keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT, send_timeout: float = SEND_TIMEOUT,
                     accept_backoff: float = ACCEPT_BACKOFF, accept_log_interval: float = ACCEPT_LOG_INTERVAL,
+                    ws: WsHub | None = None,
                     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve until cancelled; ``task_status.started`` gets the bound addresses (see the module docstring)."""
     cap = connection_cap(max_connections, raise_open_files_limit())
@@ -325,7 +338,22 @@ async def serve_rpc(app: Starlette, host: str, port: int, *, max_connections: in
     refusal = _busy_answer(cap)
 
     async def handler(stream: trio.SocketStream, slot: Slot) -> None:
-        await TCPServer(asgi, config, context, {}, TimedStream(stream, send_timeout, slot))  # type: ignore[arg-type]
+        timed = TimedStream(stream, send_timeout, slot)
+        if ws is not None:
+            head = b""
+            with trio.move_on_after(keep_alive_timeout) as scope:
+                while is_ws_request(head) is None:
+                    data = await timed.receive_some(MAX_HEAD)
+                    if not data:
+                        return
+                    head += data
+            if scope.cancelled_caught:
+                return  # nothing useful within the time a request head has
+            if is_ws_request(head):
+                await ws.serve(timed, head, handshake_timeout=keep_alive_timeout)
+                return
+            timed.unread(head)
+        await TCPServer(asgi, config, context, {}, timed)  # type: ignore[arg-type]
 
     listeners = await trio.open_tcp_listeners(port, host=host)
     try:

@@ -86,3 +86,49 @@ def test_account_key_fast_path_equals_the_general_rule() -> None:
         assert account_key(addr) == state_key("acct", addr)
 
     check()
+
+
+# --- the event log -------------------------------------------------------------------------------
+
+
+def test_every_event_of_a_block_is_logged_in_execution_order_in_the_same_batch(tmp_path: Path) -> None:
+    from chain.store import EventsUnavailable
+    from genesis.build import build_genesis
+
+    chain = MemChain()
+    kv = CountingKV(LevelDBKV(tmp_path / "db"))
+    store = BlockStore(kv)  # type: ignore[arg-type]
+    out = build_genesis(chain.genesis)
+    store.save_genesis(out.header, out.state, chain.genesis.hash())
+    assert store.load_events(0) == []
+    txs = [transfer(account(0), account(1).address, 3, 0), transfer(account(2), account(3).address, 4, 0)]
+    block, bout = chain.build(txs)
+    before = kv.batches
+    store.save_block(block, bout, chain.sign_commit(block))
+    assert kv.batches == before + 1  # the log is part of the block's one batch
+    logged = store.load_events(1)
+    tx_events = [e for r in bout.receipts for e in r.events]
+    assert tx_events and [e for e in logged if e.module == "bank"] == tx_events
+    # begin-block events, then the transactions' in order, then proofs and end-block events
+    begin, end = bout.events[:bout.begin_events], bout.events[bout.begin_events:]
+    assert logged == [*begin, *tx_events, *end]
+    assert end, "the block pays the fund, an end-block event"
+    assert logged.index(tx_events[0]) == len(begin)
+    assert dict(tx_events[1].attrs)["to"] == bytes(account(3).address)
+    with pytest.raises(EventsUnavailable, match="no block at height 2"):
+        store.load_events(2)
+    # a height stored before the log existed reads as unavailable, not as "no events"
+    kv.inner.write_batch({}, frozenset({b"evt/" + (1).to_bytes(8, "big")}), sync=True)
+    with pytest.raises(EventsUnavailable, match="before this node kept an event log"):
+        store.load_events(1)
+    assert issubclass(EventsUnavailable, NotFound)
+
+
+def test_the_event_log_round_trips_every_attribute_kind() -> None:
+    from chain.module import Event
+    from chain.store import decode_events, encode_events
+
+    events = [Event("aicf", "job_assigned", (("task_id", b"\x01" * 32), ("provider", b"\x02" * 20))),
+              Event("x", "y", (("n", 2**70), ("s", "text"), ("l", [1, b"\x00"]))), Event("bare", "e")]
+    assert decode_events(encode_events(events)) == events
+    assert decode_events(encode_events([])) == []

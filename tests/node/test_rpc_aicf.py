@@ -16,8 +16,8 @@ import trio
 
 from aicf.attestation import AttestationPolicy
 from aicf.collateral import CollateralPart
-from aicf.settlement import EpochRecord, Payout
 from aicf.records import AicfJob, ProviderRecord, decode_record
+from aicf.settlement import EpochRecord, Payout
 from capabilities.abi import encode_args
 from capabilities.records import JobReceipt, ResultRecord, output_digest_of
 from chain.errors import ErrorCode
