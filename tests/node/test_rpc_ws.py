@@ -133,6 +133,27 @@ async def test_job_topics_and_filters(node: Node, rpc: Rpc, samples: dict[str, b
     assert theirs != mine
     await c.aclose()
 
+    # real slashing and settlement events: a second job, answered with a proof for another input
+    s = await WsClient.connect(url(node))
+    slashed = await s.call("subscribe", {"topic": "providerSlashed", "filter": {"provider": provider}})
+    settled = await s.call("subscribe", {"topic": "epochSettled"})
+    receipt = await _tx(rpc, owner, 2, "call", [bytes(agent), "ask", ask, 1_000_000])
+    (second,) = [e["attrs"]["task_id"] for e in receipt["events"] if e["name"] == "enqueued"]
+    cap = await rpc.call("cap.getJob", {"task_id": second})
+    wrong = JobReceipt(bytes.fromhex(second), "ai", agent, int(cap["fee_escrowed"]),  # type: ignore[arg-type]
+                       int(cap["price_ceiling"]), cap["sla_deadline"], cap["enqueue_height"],
+                       b"\x01" * 32)  # type: ignore[arg-type]
+    await rpc.call("aicf.submitProof", {"envelope": ai_envelope("cairn-devnet", PROVIDER, SIGNER, wrong, "llama3-8b",
+                                                                out).encode().hex()})
+    n = await s.notification()
+    assert n["id"] == slashed and n["event"]["name"] == "provider_slashed"
+    assert n["event"]["attrs"] == {"provider": provider, "reason": "bad_proof", "amount": str(10**10 // 10),
+                                   "task_id": second}
+    n = await s.notification()  # the devnet's first epoch ends at height 20
+    assert n["id"] == settled and n["event"]["attrs"]["epoch"] == 1 and n["event"]["attrs"]["payouts"] == 1
+    assert n["cursor"]["height"] == 20
+    await s.aclose()
+
 
 @pytest.mark.parametrize(("topic", "name"), [("jobExpired", "job_expired"), ("providerSlashed", "provider_slashed"),
                                              ("epochSettled", "epoch_settled"), ("jobAssigned", "job_assigned")])
