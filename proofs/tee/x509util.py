@@ -356,10 +356,12 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate, scheme: Signatur
     """
     try:
         fields = unsigned_signature_fields(cert)
+        algorithm = (cert.signature_algorithm_oid, cert.signature_hash_algorithm)
     except DerError:
         return False
-    return _signature_holds(fields, issuer, scheme, cert.signature_algorithm_oid, cert.signature_hash_algorithm,
-                            cert.signature, cert.tbs_certificate_bytes)
+    except CRYPTO_ERRORS:  # an algorithm OID cryptography does not know, say
+        return False
+    return _signature_holds(fields, issuer, scheme, *algorithm, cert.signature, cert.tbs_certificate_bytes)
 
 
 def crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate, scheme: SignatureScheme) -> bool:
@@ -377,10 +379,12 @@ def crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate,
         start = pos
         _, _, pos = der_read(tbs, pos)
         fields = (body[tbs_end:alg_end], tbs[start:pos], body[alg_end:value_end])
+        algorithm = (crl.signature_algorithm_oid, crl.signature_hash_algorithm)
     except DerError:
         return False
-    return _signature_holds(fields, issuer, scheme, crl.signature_algorithm_oid, crl.signature_hash_algorithm,
-                            crl.signature, crl.tbs_certlist_bytes)
+    except CRYPTO_ERRORS:
+        return False
+    return _signature_holds(fields, issuer, scheme, *algorithm, crl.signature, crl.tbs_certlist_bytes)
 
 
 def _signature_holds(fields: tuple[bytes, bytes, bytes], issuer: x509.Certificate, scheme: SignatureScheme,

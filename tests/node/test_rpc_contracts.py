@@ -277,7 +277,7 @@ def test_a_long_query_does_not_hold_up_the_node(chain: Chain) -> None:
     def long_query() -> None:
         with httpx.Client(base_url=str(chain.http.base_url), timeout=WAIT) as http:
             doc = http.post("/", json={"jsonrpc": "2.0", "id": 1, "method": "contract.call", "params": {
-                "address": chain.contract, "method": "spin", "gas_limit": 2_000_000}}).json()
+                "address": chain.contract, "method": "spin", "gas_limit": 20_000_000}}).json()
         assert doc["result"]["status"] == "out_of_gas"
         done.append(time.monotonic())
 

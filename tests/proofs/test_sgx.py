@@ -674,3 +674,12 @@ def test_signature_bit_string_with_unused_bits_is_rejected(ev: Evidence, bit: in
         verify(ev, bytes(data))
     assert reason(exc) == "sgx_cert_signature"
     assert exc.value.details["cert"] == cert
+
+
+def test_an_unknown_signature_algorithm_in_the_collateral_chain_is_refused(ev: Evidence) -> None:
+    """Bit 91,169 of the sample collateral turns an ECDSA-with-SHA256 OID into one
+    ``cryptography`` does not know (found by the fuzz test above): a refusal, not a crash."""
+    data = bytearray(ev.collateral)
+    data[91_169 // 8] ^= 1 << (91_169 % 8)
+    with pytest.raises(InvalidProof):
+        verify(ev, collateral=bytes(data))
