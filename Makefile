@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench soak floods clean venv toolchain contracts
+.PHONY: run demo test lint bench soak floods clean venv toolchain contracts
 
 venv: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 ## Start a one-validator devnet on the built-in genesis and the reference provider beside it (data in .devnet/, RPC on 127.0.0.1:26657).
 run: $(STAMP)
 	$(BIN)/cairn devnet --home .devnet
+
+## The AICF worked example against `make run`'s devnet (run that first, in another terminal): an AI and a quantum job, their payouts proved against a signed header, a cheating provider slashed.
+demo: $(STAMP) toolchain
+	$(BIN)/python -m node.demo
 
 ## clang and wasm-ld for the contract SDK (Debian packages clang, lld), installed when missing.
 toolchain:

@@ -13,6 +13,11 @@
  *       enqueue the job (no options), store its task id, emit "asked" with the task id
  *       (32 bytes) and return the JobReceipt (canonical CBOR).  Abort
  *       "insufficient_balance" if the contract cannot pay the fee.
+ *   ask_with(str model, str prompt, u64 max_tokens, bytes opts) -> bytes receipt
+ *       the same as ask, with the job's options: a canonical CBOR map such as
+ *       {"allow": provider addresses, 20 bytes each, concatenated} or {"replicas": 3}
+ *       (the keys the AICF reads: aicf/jobs.py, "Assignment"); opts the host refuses
+ *       trap "bad_opts".
  *   answer() -> u64 0                      no result committed yet
  *             | u64 1 || bytes record      the ResultRecord (canonical CBOR)
  *       aborts "no_task" before the first ask, "no_such_job" if the job is gone.
@@ -49,6 +54,21 @@ CAIRN_METHOD(ask) {
 
     uint8_t receipt[CAIRN_RECEIPT_CAP];
     int32_t n = cairn_ai_enqueue(model, model_len, prompt, prompt_len, (int64_t)max_tokens, 0, 0, receipt,
+                                 sizeof receipt);
+    accept_receipt(n, receipt);
+}
+
+CAIRN_METHOD(ask_with) {
+    uint32_t model_len, prompt_len, opts_len;
+    cairn_reader args = cairn_args();
+    const uint8_t *model = cairn_read_str(&args, &model_len);
+    const uint8_t *prompt = cairn_read_str(&args, &prompt_len);
+    uint64_t max_tokens = cairn_read_u64(&args);
+    const uint8_t *opts = cairn_read_bytes(&args, &opts_len);
+    cairn_read_end(&args);
+
+    uint8_t receipt[CAIRN_RECEIPT_CAP];
+    int32_t n = cairn_ai_enqueue(model, model_len, prompt, prompt_len, (int64_t)max_tokens, opts, opts_len, receipt,
                                  sizeof receipt);
     accept_receipt(n, receipt);
 }
