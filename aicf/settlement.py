@@ -293,6 +293,9 @@ def split(price: int, params: AicfParams) -> tuple[int, int, int]:
 
 
 def _pay(state: StateDB, claim: Claim, epoch: int, params: AicfParams) -> PayoutShare:
+    """Pay one claim (module docstring, "The split"); append its share to the job's Payout.
+    A work entry that names no producer (none does since producers are recorded) pays the
+    producer share back to the fund."""
     work = claim.work
     provider_share, producer_share, fund_share = split(work.price, params)
     if not state.debit(FUND_ADDRESS, provider_share + producer_share):  # pragma: no cover - checked by settle
