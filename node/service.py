@@ -115,7 +115,8 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
             hub: WsHub | None = None
             if config.rpc_port is not None:
                 rpc = limits.get("rpc", {})
-                app = make_app(api.dispatcher(), **kwargs_for(make_app, rpc))  # type: ignore[arg-type]
+                routes: list[Any] = []  # the node's other HTTP endpoints: metrics, the dashboard
+                app = make_app(api.dispatcher(), extra_routes=routes, **kwargs_for(make_app, rpc))  # type: ignore[arg-type]
                 hub = WsHub(chain, **kwargs_for(WsHub, rpc))  # type: ignore[arg-type]
                 addrs = await nursery.start(partial(serve_rpc, ws=hub, **kwargs_for(serve_rpc, rpc)),  # type: ignore[arg-type]
                                             app, config.rpc_host, config.rpc_port)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import errno
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from functools import partial
@@ -53,7 +53,7 @@ from hypercorn.utils import wrap_app
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from node.rpc.jsonrpc import INVALID_REQUEST, SERVER_BUSY, Dispatcher
 from node.rpc.ws import MAX_HEAD, WsHub, is_ws_request
@@ -76,7 +76,10 @@ MAX_LENGTH_DIGITS = 20
 # --- the app ------------------------------------------------------------------------------------
 
 
-def make_app(dispatcher: Dispatcher, *, max_body: int = MAX_BODY, body_timeout: float = BODY_TIMEOUT) -> Starlette:
+def make_app(dispatcher: Dispatcher, *, max_body: int = MAX_BODY, body_timeout: float = BODY_TIMEOUT,
+             extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The RPC app: ``POST /`` (JSON-RPC), ``GET /health``, then ``extra_routes`` (the node's
+    metrics and dashboard, ``node.service``)."""
     too_large = f"request body larger than {max_body} bytes"
 
     async def rpc(request: Request) -> Response:
@@ -103,7 +106,8 @@ def make_app(dispatcher: Dispatcher, *, max_body: int = MAX_BODY, body_timeout: 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    return Starlette(routes=[Route("/", rpc, methods=["POST"]), Route("/health", health, methods=["GET"])])
+    return Starlette(routes=[Route("/", rpc, methods=["POST"]), Route("/health", health, methods=["GET"]),
+                             *extra_routes])
 
 
 def _error(code: int, message: str, status: int) -> Response:
