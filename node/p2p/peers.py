@@ -382,6 +382,9 @@ class PeerManager:
         self._router: Router | None = None
         self._nursery: trio.Nursery | None = None
         self._peers: dict[NodeId, Peer] = {}
+        self._sessions: set[Peer] = set()
+        """Every connection running as a peer, including one a newer connection replaced but
+        that has not wound down yet (``traffic`` sums them)."""
         self._persistent_ids: set[NodeId] = set()
         self._reserved_ips: set[str] = set()
         """Non-loopback IPs of persistent peers: their connections may use the reserved slots."""
@@ -469,6 +472,12 @@ class PeerManager:
             PendingHandshake(s.address, s.ip, now - s.started, s.reader.received, s.reserved)
             for s in self._pending
         ]
+
+    def traffic(self) -> tuple[int, int]:
+        """Bytes received and sent on every peer connection since start (closed ones and open ones)."""
+        received = self.counters["bytes_received"] + sum(p.conn.received for p in self._sessions)
+        sent = self.counters["bytes_sent"] + sum(p.conn.sent for p in self._sessions)
+        return received, sent
 
     def get(self, node_id: NodeId) -> Peer | None:
         return self._peers.get(node_id)
@@ -727,6 +736,7 @@ class PeerManager:
                 return
             existing.close()
         self._peers[node_id] = peer
+        self._sessions.add(peer)
         self.counters["connected"] += 1
         log.info("peer connected", peer=node_id.hex(), address=peer.address_text, direction=str(direction))
         try:
@@ -741,6 +751,9 @@ class PeerManager:
         finally:
             peer._nursery = None
             peer._outbox.close()
+            self._sessions.discard(peer)
+            self.counters["bytes_received"] += peer.conn.received
+            self.counters["bytes_sent"] += peer.conn.sent
             if self._peers.get(node_id) is peer:
                 del self._peers[node_id]
             peer.closed.set()

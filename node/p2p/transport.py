@@ -298,6 +298,13 @@ class SecureConnection:
         self.receive_state = CipherState(receive_key)
         self.max_frame_size = max_frame_size
         self._send_lock = trio.StrictFIFOLock()
+        self.sent = 0
+        """Bytes written to the stream by ``send_frame`` (the node's metrics, ``node.metrics``)."""
+
+    @property
+    def received(self) -> int:
+        """Bytes read from the stream so far, the handshake's included."""
+        return self._reader.received
 
     @property
     def max_plaintext(self) -> int:
@@ -313,7 +320,9 @@ class SecureConnection:
             )
         async with self._send_lock:
             header = (len(plaintext) + TAG_SIZE).to_bytes(HEADER_SIZE, "big")
-            await self.stream.send_all(header + self.send_state.seal(plaintext, header))
+            frame = header + self.send_state.seal(plaintext, header)
+            await self.stream.send_all(frame)
+            self.sent += len(frame)
 
     async def receive_frame(self) -> bytes | None:
         """The next frame's plaintext; None when the peer closed the stream cleanly."""
