@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run demo test lint bench soak floods clean venv toolchain contracts
+.PHONY: run demo test lint bench soak floods clean venv toolchain contracts browser
 
 venv: $(STAMP)
 
@@ -30,12 +30,19 @@ toolchain:
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$SUDO apt-get install -y -q clang lld >/dev/null || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q clang lld >/dev/null; }; }
 
+## Headless Chromium for the dashboard's browser test (Debian package chromium; Playwright drives it, it downloads no browser), installed when missing.
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing chromium (the dashboard test's headless browser)"; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get install -y -q chromium >/dev/null || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
+
 ## Build the sample contracts from source with the SDK into contracts/build/ (checks the build is reproducible).
 contracts: $(STAMP) toolchain
 	$(BIN)/python contracts/build.py contracts/build --check-reproducible
 
 ## Run the whole test suite.
-test: $(STAMP) toolchain
+test: $(STAMP) toolchain browser
 	$(BIN)/python -m pytest -q
 
 ## ruff, mypy and the import contracts (pure packages never import node, trio or plyvel).
