@@ -81,7 +81,7 @@ caller can relay them: O(senders + dropped + queued).
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -249,6 +249,10 @@ class Mempool:
         # (since, sender, nonce) in queueing order, for expiry; stale items are skipped
         self._future_order: deque[tuple[int, Address, int]] = deque()
         self._commits = 0
+        self.rejected: Counter[str] = Counter()
+        """Refused transactions by ``ErrorCode`` name (``node.metrics``)."""
+        self.evicted = 0
+        """Pending transactions evicted for a better-paying newcomer (``node.metrics``)."""
 
     # --- queries --------------------------------------------------------------------
 
@@ -274,6 +278,10 @@ class Mempool:
         p = self._by_hash.get(bytes(tx_hash))
         return p.tx if p else None
 
+    def pending_hashes(self) -> list[bytes]:
+        """The hashes of the pending transactions (``mempool.pending``), in no particular order."""
+        return list(self._by_hash)
+
     def next_nonce(self, sender: Address) -> int:
         """The nonce a new transaction from ``sender`` should carry."""
         nonce = self.account_of(sender).nonce
@@ -286,7 +294,11 @@ class Mempool:
 
     def add_raw(self, raw: bytes, *, queue_future: bool = False) -> list[SignedTx]:
         """Decode ``raw`` strictly, then ``add`` it."""
-        tx = decode_tx_or_invalid(raw, self.app.params.max_tx_bytes)
+        try:
+            tx = decode_tx_or_invalid(raw, self.app.params.max_tx_bytes)
+        except InvalidTransaction as exc:
+            self.rejected[exc.code.name] += 1
+            raise
         return self.add(tx, queue_future=queue_future)
 
     def add(self, tx: SignedTx, *, queue_future: bool = False) -> list[SignedTx]:
@@ -297,7 +309,12 @@ class Mempool:
         every rule but is ahead of its nonce by at most ``max_future_gap`` is queued, and the
         result is ``[]``.
         """
-        if not self._admit(tx, queue_future=queue_future):
+        try:
+            admitted = self._admit(tx, queue_future=queue_future)
+        except InvalidTransaction as exc:
+            self.rejected[exc.code.name] += 1
+            raise
+        if not admitted:
             return []
         return [tx, *self._promote(tx.sender)]
 
@@ -439,6 +456,7 @@ class Mempool:
             heapq.heappush(self._tails, item)
         for item in victims:  # tail first, within each sender
             self._remove_tail(item[2])
+        self.evicted += len(victims)
 
     def _remove_tail(self, entry: PoolTx) -> None:
         sender = entry.tx.sender

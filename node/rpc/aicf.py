@@ -60,6 +60,7 @@ from chain.keys import encode_address
 from chain.state import StateDB, account_key
 from node.chain_service import ChainService
 from node.proofpool import ProofPool
+from node.rpc import spec
 from node.rpc.jsonrpc import InvalidParams, Params
 from node.rpc.views import address_param, header_json
 
@@ -379,18 +380,19 @@ class AicfRpc:
                 "height": self.chain.head.height}
 
     def routes(self) -> dict[str, tuple[tuple[str, ...], Any]]:
-        return {
-            "aicf.getEpoch": (("epoch", "cursor", "limit"), self.get_epoch),
-            "aicf.getPayout": (("task_id",), self.get_payout),
-            "aicf.getBalance": (("address",), self.get_balance),
-            "aicf.listProviders": (("cursor", "limit"), self.list_providers),
-            "aicf.getProvider": (("address",), self.get_provider),
-            "aicf.listJobs": (("status", "provider", "requester", "cursor", "limit"), self.list_jobs),
-            "aicf.getJob": (("task_id",), self.get_job),
-            "aicf.submitProof": (("envelope",), self.submit_proof),
-            "cap.getJob": (("task_id",), self.cap_get_job),
-            "cap.readResult": (("task_id",), self.cap_read_result),
-        }
+        """The routes of these methods, param names from their specs (``node.rpc.spec``)."""
+        return spec.routes({
+            "aicf.getEpoch": self.get_epoch,
+            "aicf.getPayout": self.get_payout,
+            "aicf.getBalance": self.get_balance,
+            "aicf.listProviders": self.list_providers,
+            "aicf.getProvider": self.get_provider,
+            "aicf.listJobs": self.list_jobs,
+            "aicf.getJob": self.get_job,
+            "aicf.submitProof": self.submit_proof,
+            "cap.getJob": self.cap_get_job,
+            "cap.readResult": self.cap_read_result,
+        })
 
 
 __all__ = ["AicfRpc"]

@@ -5,6 +5,8 @@ Error codes are stable:
 * the JSON-RPC 2.0 codes ``-32700`` parse error, ``-32600`` invalid request,
   ``-32601`` method not found, ``-32602`` invalid params, ``-32603`` internal;
 * ``-32000`` server busy (the connection cap is reached; sent with HTTP 503);
+* ``-32004`` rate limited (the client's request budget is spent; sent with HTTP 429,
+  ``data.retry_after_ms`` the wait), ``-32005`` batch too large (``data.limit`` the cap);
 * every ``ChainError`` answers with its ``ErrorCode`` value (a positive number,
   see ``chain/errors.py``), ``data.name`` the code's name and ``data.temporary``
   whether retrying later may succeed.
@@ -18,8 +20,8 @@ accepts (``-32602``), so no number costs more than a bounded conversion.
 
 Ids: a string, a number (echoed as given: integers exactly, fractions as floats) or
 ``null``.  Any other id (``true``, an array, an object, a ``TooLargeNumber``) makes the
-request invalid (``-32600``, answered with id ``null``).  Limits: ``MAX_BATCH`` (100)
-requests per batch, ``MAX_NESTING`` (64) levels of arrays and objects.
+request invalid (``-32600``, answered with id ``null``).  Limits: ``MAX_BATCH`` (100, the
+server's ``max_batch``) requests per batch, ``MAX_NESTING`` (64) levels of arrays and objects.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_BUSY = -32000
+RATE_LIMITED = -32004
+BATCH_TOO_LARGE = -32005
 MAX_BATCH = 100
 MAX_NUMBER_CHARS = 100
 MAX_SHOWN = 64
@@ -265,21 +269,40 @@ class Dispatcher:
             return None  # a notification gets no answer, not even an error
         return {"jsonrpc": "2.0", "id": rid, "error": err}
 
-    async def handle_body(self, body: bytes) -> Any:
+    async def handle_body(self, body: bytes, *, max_batch: int = MAX_BATCH) -> Any:
         """Answer a request body (single or batch); ``None`` means no response (all notifications)."""
-        if not nesting_within(body, MAX_NESTING):
-            return {"jsonrpc": "2.0", "id": None,
-                    "error": {"code": PARSE_ERROR, "message": f"JSON nested deeper than {MAX_NESTING}"}}
         try:
-            doc = parse_json(body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return {"jsonrpc": "2.0", "id": None, "error": {"code": PARSE_ERROR, "message": "parse error"}}
+            doc = parse_request(body)
+        except RpcError as exc:
+            return error_answer(exc)
+        return await self.answer(doc, max_batch=max_batch)
+
+    async def answer(self, doc: Any, *, max_batch: int = MAX_BATCH) -> Any:
+        """Answer a parsed body (``parse_request``): one request, or a batch of at most ``max_batch``."""
         if isinstance(doc, list):
             if not doc:
                 return {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": "empty batch"}}
-            if len(doc) > MAX_BATCH:
-                return {"jsonrpc": "2.0", "id": None,
-                        "error": {"code": INVALID_REQUEST, "message": f"batch larger than {MAX_BATCH}"}}
+            if len(doc) > max_batch:
+                return error_answer(RpcError(BATCH_TOO_LARGE, f"batch of {len(doc)} requests is larger than "
+                                             f"{max_batch}", {"limit": max_batch}))
             answers = [a for a in [await self.call_one(r) for r in doc] if a is not None]
             return answers or None
         return await self.call_one(doc)
+
+
+def parse_request(body: bytes) -> Any:
+    """A request body's JSON, or ``RpcError`` ``-32700`` (too deeply nested, or not JSON)."""
+    if not nesting_within(body, MAX_NESTING):
+        raise RpcError(PARSE_ERROR, f"JSON nested deeper than {MAX_NESTING}")
+    try:
+        return parse_json(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise RpcError(PARSE_ERROR, "parse error") from None
+
+
+def error_answer(exc: RpcError) -> dict[str, Any]:
+    """The answer (id ``null``) to a body refused as a whole."""
+    err: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.data is not None:
+        err["data"] = exc.data
+    return {"jsonrpc": "2.0", "id": None, "error": err}

@@ -1,15 +1,8 @@
 """The RPC routes table: each method reads committed state through narrow interfaces.
 
-Methods (params by name, or positionally in the listed order):
-
-``node.status`` · ``chain.getHead`` · ``chain.getBlock {height | hash, full}`` ·
-``chain.getCommit {height}`` · ``chain.getValidators {height}`` ·
-``state.getAccount {address, height}`` · ``state.getProof {address, height}`` ·
-``tx.send {tx}`` · ``tx.sendBatch {txs}`` · ``tx.get {hash}`` · ``tx.getReceipt {hash}`` ·
-``contract.call {address, method, args, caller, gas_limit}`` · ``contract.getCode {address}``
-
-and the AICF and capability methods of ``node.rpc.aicf`` (``aicf.*``, ``cap.*``, and
-``state.getProof {kind, id, height}`` for jobs, results and providers).
+What each method takes and answers is declared once, in ``node.rpc.spec`` (its params'
+names and positional order come from there, and so do ``rpc.discover``'s OpenRPC document
+and docs/RPC.md's table).  The AICF and capability methods are ``node.rpc.aicf``'s.
 """
 
 from __future__ import annotations
@@ -25,13 +18,18 @@ from chain.errors import ChainError, ErrorCode, InvalidTransaction, NotFound
 from chain.keys import encode_address
 from chain.staking import NEXT_VALIDATORS_KEY, VALIDATORS_KEY, load_set
 from chain.state import account_key
+from chain.store import EventsUnavailable
 from chain.tx import SignedTx
 from chain.types import Address
 from chain.vm.runtime import MAX_ARGS_BYTES, MAX_METHOD_BYTES, code_of
+from genesis.fields import dump_dataclass
 from node.chain_service import ChainService
+from node.consensus import wall_clock_ms
 from node.mempool import Mempool
 from node.proofpool import ProofPool
+from node.rpc import openrpc, spec
 from node.rpc.aicf import AicfRpc
+from node.rpc.evidence import EvidenceRpc
 from node.rpc.jsonrpc import Dispatcher, Handler, InvalidParams, Params, chain_error_object, strip_hex_prefix
 from node.rpc.views import (
     address_param,
@@ -45,6 +43,9 @@ from node.rpc.views import (
 
 VERSION = "0.1.0"
 MAX_SEND_BATCH = 1000
+MAX_PENDING_PAGE = spec.MAX_PAGE
+HEALTH_SLACK_MS = 10_000
+"""``node.health``: a head older than 3 block intervals plus this is not ok."""
 
 
 class RpcApi:
@@ -53,8 +54,9 @@ class RpcApi:
     def __init__(self, chain: ChainService, mempool: Mempool, *,
                  on_tx: Callable[[list[bytes]], None] = lambda raws: None,
                  validator: Address | None = None, peers: Any = None, driver: Any = None,
-                 proofs: ProofPool | None = None) -> None:
+                 proofs: ProofPool | None = None, clock_ms: Callable[[], int] = wall_clock_ms) -> None:
         self.chain = chain
+        self.clock_ms = clock_ms
         self.aicf = AicfRpc(chain, proofs, on_proof=getattr(driver, "notify_proof", None))
         self.mempool = mempool
         self.on_tx = on_tx
@@ -98,8 +100,37 @@ class RpcApi:
             "min_gas_price": self.chain.app.params.min_gas_price,
         }
 
+    async def health(self, p: Params) -> Any:
+        """``ok`` while the head is recent; the age is by this node's clock."""
+        head = self.chain.head
+        age = self.clock_ms() - head.time_ms
+        interval = getattr(self.driver, "max_block_interval", None) or getattr(self.driver, "max_interval", None)
+        max_age = None if interval is None else int(3 * interval * 1000) + HEALTH_SLACK_MS
+        return {"ok": max_age is None or age <= max_age, "height": head.height,
+                "head_hash": bytes(head.hash()).hex(), "head_time_ms": head.time_ms, "head_age_ms": age,
+                "max_head_age_ms": max_age, "peers": len(self.peers.peers()) if self.peers is not None else None}
+
     async def get_head(self, p: Params) -> Any:
         return header_json(self.chain.head, self.prefix)
+
+    async def get_genesis(self, p: Params) -> Any:
+        genesis = self.chain.genesis
+        return {"genesis": genesis.to_json(), "hash": genesis.hash().hex(), "chain_id": genesis.chain_id}
+
+    async def get_block_results(self, p: Params) -> Any:
+        """A block's receipts and its whole event log (``BlockStore.load_events``), as ``/ws`` numbers it."""
+        height = p.int("height", default=self.chain.head.height)
+        if height > self.chain.head.height:
+            raise NotFound(f"height {height} is above the head {self.chain.head.height}")
+        store = self.chain.store
+        block_hash = store.hash_at(height)
+        receipts = [{"index": i, **receipt_json(r, self.prefix)} for i, r in enumerate(store.load_receipts(block_hash))]
+        try:
+            events: list[Any] | None = [{"index": i, **event_json(e, self.prefix)}
+                                        for i, e in enumerate(store.load_events(height))]
+        except EventsUnavailable:
+            events = None
+        return {"height": height, "block_hash": bytes(block_hash).hex(), "receipts": receipts, "events": events}
 
     async def get_block(self, p: Params) -> Any:
         store = self.chain.store
@@ -282,23 +313,55 @@ class RpcApi:
         """The driver's round state: height, round, step, locks, proposer."""
         return self.driver.round_state_json() if self.driver is not None else None
 
+    async def consensus_params(self, p: Params) -> Any:
+        """Genesis's chain params, and the AICF's epoch parameters (Γ, treasury inflows, the split)."""
+        genesis = self.chain.genesis
+        return {"chain_id": genesis.chain_id, "params": dump_dataclass(self.chain.app.params),
+                "aicf": {"epoch_length": self.chain.app.params.epoch_length, "gamma_cap": genesis.aicf.epoch.gamma_cap,
+                         "treasury": dump_dataclass(genesis.aicf.treasury), "split": dump_dataclass(genesis.aicf.split)},
+                "height": self.chain.head.height}
+
+    async def mempool_pending(self, p: Params) -> Any:
+        """Counts, and a page of pending hashes in hash order after ``cursor``."""
+        after = p.hex("cursor", length=32) if p.has("cursor") else b""
+        limit = p.int("limit", default=MAX_PENDING_PAGE, lo=1, hi=MAX_PENDING_PAGE)
+        hashes = sorted(h for h in self.mempool.pending_hashes() if h > after)
+        page = hashes[:limit]
+        return {"txs": len(self.mempool), "bytes": self.mempool.size_bytes, "queued": self.mempool.future_len,
+                "queued_bytes": self.mempool.future_bytes, "hashes": [h.hex() for h in page],
+                "next_cursor": page[-1].hex() if len(hashes) > limit else None}
+
+    async def discover(self, p: Params) -> Any:
+        return openrpc.document(VERSION)
+
     def dispatcher(self) -> Dispatcher:
-        routes: dict[str, tuple[tuple[str, ...], Handler]] = {
-            "node.status": ((), self.status),
-            "chain.getHead": ((), self.get_head),
-            "chain.getBlock": (("height", "hash", "full"), self.get_block),
-            "chain.getCommit": (("height",), self.get_commit),
-            "chain.getValidators": (("height",), self.get_validators),
-            "state.getAccount": (("address", "height"), self.get_account),
-            "state.getProof": (("address", "height", "kind", "id"), self.get_proof),
-            "tx.send": (("tx",), self.send),
-            "tx.sendBatch": (("txs",), self.send_batch),
-            "tx.get": (("hash",), self.get_tx),
-            "tx.getReceipt": (("hash",), self.get_receipt),
-            "contract.call": (("address", "method", "args", "caller", "gas_limit"), self.contract_call),
-            "contract.getCode": (("address",), self.get_code),
-            "net.peers": ((), self.net_peers),
-            "consensus.state": ((), self.consensus_state),
-        }
+        """Every method of ``node.rpc.spec``, each bound to its handler; a spec without one is a bug."""
+        routes: dict[str, tuple[tuple[str, ...], Handler]] = spec.routes({
+            "node.status": self.status,
+            "node.health": self.health,
+            "chain.getHead": self.get_head,
+            "chain.getGenesis": self.get_genesis,
+            "chain.getBlock": self.get_block,
+            "chain.getBlockResults": self.get_block_results,
+            "chain.getCommit": self.get_commit,
+            "chain.getValidators": self.get_validators,
+            "state.getAccount": self.get_account,
+            "state.getProof": self.get_proof,
+            "tx.send": self.send,
+            "tx.sendBatch": self.send_batch,
+            "tx.get": self.get_tx,
+            "tx.getReceipt": self.get_receipt,
+            "contract.call": self.contract_call,
+            "contract.getCode": self.get_code,
+            "net.peers": self.net_peers,
+            "consensus.state": self.consensus_state,
+            "consensus.params": self.consensus_params,
+            "mempool.pending": self.mempool_pending,
+            "rpc.discover": self.discover,
+        })
         routes.update(self.aicf.routes())
+        routes.update(spec.routes({"evidence.submit": EvidenceRpc(self.driver).submit}))
+        unbound = sorted(set(spec.METHODS) - set(routes))
+        if unbound:
+            raise KeyError(f"methods of node/rpc/spec.py without a handler: {', '.join(unbound)}")
         return Dispatcher(routes)

@@ -17,6 +17,12 @@ Everything a client can make the server hold is bounded.  Each limit is a parame
   at most hypercorn's ``h11_max_incomplete_size`` (16 KiB).
 * ``SEND_TIMEOUT`` (10 s): each write of an answer must be taken by the client within
   this long, else the connection is closed (a client that never reads holds nothing).
+* ``MAX_BATCH`` (100, ``max_batch``): requests in one JSON-RPC batch; a larger batch is
+  answered error ``-32005`` (``data.limit``), none of it run.
+* ``RATE_LIMIT`` (0: off) and ``RATE_BURST`` (200): requests a second per client IP address,
+  as a token bucket of ``rate_burst`` tokens (``node.rpc.ratelimit``; a batch costs one per
+  request).  Past it: HTTP 429 with error ``-32004``, ``data.retry_after_ms`` and a
+  ``Retry-After`` header; a request refused before its body is read also closes the connection.
 * ``MAX_CONNECTIONS`` (512): RPC connections open at once.  One more is answered 503
   (JSON-RPC error ``-32000``) and closed at once, without reading it.  The cap is
   lowered to half the process's open-file limit when that is smaller, so the RPC port
@@ -55,7 +61,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from node.rpc.jsonrpc import INVALID_REQUEST, SERVER_BUSY, Dispatcher
+from node.rpc.jsonrpc import (
+    INVALID_REQUEST,
+    MAX_BATCH,
+    RATE_LIMITED,
+    SERVER_BUSY,
+    Dispatcher,
+    RpcError,
+    error_answer,
+    parse_request,
+)
+from node.rpc.ratelimit import RateLimiter
 from node.rpc.ws import MAX_HEAD, WsHub, is_ws_request
 
 log = structlog.get_logger("cairn.rpc")
@@ -65,6 +81,8 @@ BODY_TIMEOUT = 10.0
 KEEP_ALIVE_TIMEOUT = 5.0
 SEND_TIMEOUT = 10.0
 MAX_CONNECTIONS = 512
+RATE_LIMIT = 0.0
+RATE_BURST = 200
 ACCEPT_BACKOFF = 0.1
 ACCEPT_LOG_INTERVAL = 10.0
 ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
@@ -77,12 +95,18 @@ MAX_LENGTH_DIGITS = 20
 
 
 def make_app(dispatcher: Dispatcher, *, max_body: int = MAX_BODY, body_timeout: float = BODY_TIMEOUT,
+             max_batch: int = MAX_BATCH, rate_limit: float = RATE_LIMIT, rate_burst: int = RATE_BURST,
              extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     """The RPC app: ``POST /`` (JSON-RPC), ``GET /health``, then ``extra_routes`` (the node's
     metrics and dashboard, ``node.service``)."""
     too_large = f"request body larger than {max_body} bytes"
+    limiter = RateLimiter(rate_limit, rate_burst)
 
     async def rpc(request: Request) -> Response:
+        client = request.client.host if request.client is not None else ""
+        wait = limiter.wait(client)
+        if wait:
+            return _rate_limited(wait, rate_limit, close=True)
         length = request.headers.get("content-length")
         if length is not None and length.isascii() and length.isdigit() and (
                 len(length) > MAX_LENGTH_DIGITS or int(length) > max_body):
@@ -98,7 +122,15 @@ def make_app(dispatcher: Dispatcher, *, max_body: int = MAX_BODY, body_timeout: 
                     chunks.append(chunk)
         if scope.cancelled_caught:
             return _error(INVALID_REQUEST, f"request body not received within {body_timeout:g} s", 408)
-        answer = await dispatcher.handle_body(b"".join(chunks))
+        try:
+            doc = parse_request(b"".join(chunks))
+        except RpcError as exc:
+            limiter.take(client)
+            return Response(json.dumps(error_answer(exc), separators=(",", ":")), media_type="application/json")
+        wait = limiter.take(client, len(doc) if isinstance(doc, list) else 1)
+        if wait:
+            return _rate_limited(wait, rate_limit, close=False)
+        answer = await dispatcher.answer(doc, max_batch=max_batch)
         if answer is None:
             return Response(status_code=204)
         return Response(json.dumps(answer, separators=(",", ":")), media_type="application/json")
@@ -114,6 +146,17 @@ def _error(code: int, message: str, status: int) -> Response:
     body = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
     # An answer sent before the body was read ends the connection (the rest of the body is unread).
     return JSONResponse(body, status_code=status, headers={"connection": "close"})
+
+
+def _rate_limited(wait: float, rate: float, *, close: bool) -> Response:
+    retry_ms = max(1, math.ceil(wait * 1000))
+    body = {"jsonrpc": "2.0", "id": None, "error": {
+        "code": RATE_LIMITED, "message": f"rate limited: at most {rate:g} requests a second; retry in {retry_ms} ms",
+        "data": {"retry_after_ms": retry_ms}}}
+    headers = {"retry-after": str(math.ceil(wait))}
+    if close:  # the body is unread
+        headers["connection"] = "close"
+    return JSONResponse(body, status_code=429, headers=headers)
 
 
 def _busy_answer(max_connections: int) -> bytes:

@@ -39,9 +39,18 @@ from genesis.devnet import (
     devnet_validator_key,
 )
 from node.home import NodeConfig
-from node.rpc.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
+from node.rpc.jsonrpc import (
+    BATCH_TOO_LARGE,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+)
+from node.rpc.spec import METHODS as SPECS
 from node.service import Node, run_node
 from tests.node.helpers import flip_signature_bit, sign_tx
+from tests.node.rpc_schema import check_result
 
 GENESIS = devnet_genesis(1)
 VALIDATOR = devnet_validator_key(0)
@@ -102,8 +111,11 @@ class Rpc:
         return check_response(resp.json(), rid)
 
     async def call(self, method: str, params: Any = None) -> Any:
+        """The result, after checking it against the method's result schema (``node.rpc.spec``)."""
         doc = await self.request(method, params)
         assert "result" in doc, doc
+        if method in SPECS:
+            check_result(method, doc["result"])
         return doc["result"]
 
     async def error(self, method: str, params: Any = None) -> dict[str, Any]:
@@ -649,7 +661,8 @@ async def test_empty_and_oversized_batches(rpc: Rpc) -> None:
     status = {"jsonrpc": "2.0", "method": "node.status"}
     resp = await rpc.post([{**status, "id": i} for i in range(101)])
     doc = check_response(resp.json(), None)
-    assert doc["error"]["code"] == INVALID_REQUEST and "100" in doc["error"]["message"]
+    assert doc["error"]["code"] == BATCH_TOO_LARGE and "100" in doc["error"]["message"]
+    assert doc["error"]["data"] == {"limit": 100}
     resp = await rpc.post([{**status, "id": i} for i in range(100)])
     answers = resp.json()
     assert [check_response(a, i)["result"]["chain_id"] for i, a in enumerate(answers)] == [
@@ -712,7 +725,9 @@ async def test_a_notification_still_runs(still_rpc: Rpc) -> None:
 async def test_http_surface(rpc: Rpc) -> None:
     health = await rpc.http.get("/health")
     assert health.status_code == 200 and health.json() == {"ok": True}
-    assert (await rpc.http.get("/")).status_code == 405
+    page = await rpc.http.get("/")  # the dashboard (node.dashboard); JSON-RPC is POST /
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert (await rpc.http.put("/")).status_code == 405
     assert (await rpc.http.get("/nope")).status_code == 404
     assert (await rpc.call("node.status"))["chain_id"] == "cairn-devnet"
 
