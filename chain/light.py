@@ -20,7 +20,16 @@ Rules (CometBFT's light verification adapted to Cairn's headers):
   clock here).  It must be shorter than the unbonding period.
 * **State**: ``verify_account(header, address, value, proof)`` checks a
   ``state.getProof`` answer against a verified header's ``state_root``, for
-  presence (``value`` the account bytes) or absence (``value`` is ``None``).
+  presence (``value`` the account bytes) or absence (``value`` is ``None``);
+  ``verify_state(header, key, value, proof)`` does the same for any record
+  whose key the client computed itself.
+* **Attack evidence**: two headers for the same height, each with a commit of more
+  than 2/3 of its validator set, are a light-client attack: some validators signed both.
+  :func:`conflict_evidence` turns every validator that precommitted both blocks in the
+  same round into ``staking.DoubleSign`` evidence, which a full node verifies and a
+  block turns into slashing and a tombstone (as CometBFT's ``LightClientAttackEvidence``
+  punishes equivocation).  Conflicting commits from different rounds name no
+  equivocating vote and give no evidence (``conflict_not_attributable``).
 """
 
 from __future__ import annotations
@@ -29,9 +38,10 @@ from dataclasses import dataclass
 
 from chain.block import PRECOMMIT as _PRECOMMIT
 from chain.block import Commit, Header, ValidatorSet, verify_commit, vote_digest
-from chain.errors import ErrorCode, InvalidBlock, InvalidProof
+from chain.errors import DecodeError, ErrorCode, InvalidBlock, InvalidProof
 from chain.keys import verify_signature
 from chain.smt import SmtProof, verify_proof
+from chain.staking import DoubleSign, SignedVote
 from chain.state import account_key
 
 
@@ -104,6 +114,50 @@ class LightClient:
 
 def verify_account(header: Header, address: bytes, value: bytes | None, proof: bytes | SmtProof) -> None:
     """Check a ``state.getProof`` answer against a verified header; ``InvalidProof`` if it does not hold."""
-    p = proof if isinstance(proof, SmtProof) else SmtProof.decode(proof)
-    if not verify_proof(bytes(header.state_root), account_key(address), value, p):
+    verify_state(header, account_key(address), value, proof)
+
+
+def verify_state(header: Header, key: bytes, value: bytes | None, proof: bytes | SmtProof) -> None:
+    """``value`` (None: absent) is what the state under ``header.state_root`` holds at ``key``
+    (``InvalidProof`` ``state_proof_malformed`` / ``state_proof_mismatch``)."""
+    try:
+        p = proof if isinstance(proof, SmtProof) else SmtProof.decode(proof)
+    except DecodeError as exc:
+        raise InvalidProof("state_proof_malformed", f"the proof does not decode: {exc.message}") from None
+    if not verify_proof(bytes(header.state_root), key, value, p):
         raise InvalidProof("state_proof_mismatch", "the proof does not match the header's state root")
+
+
+def conflict_evidence(chain_id: str, a: tuple[Header, Commit], b: tuple[Header, Commit],
+                      validators_a: ValidatorSet, validators_b: ValidatorSet) -> list[DoubleSign]:
+    """The double-sign evidence in two conflicting signed headers (module docstring).
+
+    Both headers are for ``chain_id`` and the same height, different blocks, each finalized by
+    its commit under its validator set (``LightClientError`` otherwise); returns one
+    ``DoubleSign`` per validator that precommitted both in the same round, sorted by address.
+    """
+    (ha, ca), (hb, cb) = a, b
+    if ha.chain_id != chain_id or hb.chain_id != chain_id:
+        raise LightClientError("a header is for another chain", code=ErrorCode.BLOCK_BAD_CHAIN)
+    if ha.height != hb.height:
+        raise LightClientError("the headers are for different heights: no conflict", code=ErrorCode.BLOCK_BAD_HEIGHT)
+    if ha.hash() == hb.hash():
+        raise LightClientError("the headers are the same block: no conflict", code=ErrorCode.BLOCK_INVALID)
+    for header, commit, validators in ((ha, ca, validators_a), (hb, cb, validators_b)):
+        if validators.hash() != header.validators_hash:
+            raise LightClientError("validators do not match a header", code=ErrorCode.BLOCK_BAD_VALIDATORS)
+        verify_commit(commit, chain_id=chain_id, validators=validators, height=header.height,
+                      block_hash=header.hash())
+    if ca.round != cb.round:
+        raise LightClientError("the commits are from different rounds: no vote equivocates",
+                               code=ErrorCode.BLOCK_BAD_COMMIT, reason="conflict_not_attributable")
+    sigs_b = {bytes(s.validator): s for s in cb.signatures}
+    out = []
+    for sa in ca.signatures:
+        sb = sigs_b.get(bytes(sa.validator))
+        if sb is None:
+            continue
+        votes = [SignedVote(_PRECOMMIT, c.height, c.round, bytes(c.block_hash), s.time_ms, s.validator, bytes(s.signature))
+                 for c, s in ((ca, sa), (cb, sb))]
+        out.append(DoubleSign(votes[0], votes[1]))
+    return out

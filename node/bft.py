@@ -471,6 +471,16 @@ class BftDriver:
         await self._send.send(_Input(event, source, block=block, topic="commit", raw=data))
         return Verdict.ACCEPT
 
+    def submit_evidence(self, raw: bytes) -> bool:
+        """Double-sign evidence from a client (``evidence.submit``, a light client's report):
+        verified against the head state like a peer's (``EvidencePool.add`` raises for evidence
+        that no honest node would send), pooled, and gossiped; False if already pooled or not
+        usable here."""
+        if not self.evidence.add(raw, self.chain.head_state(), self.executor.next_env()):
+            return False
+        self.gossip.publish("evidence", raw)
+        return True
+
     async def _on_evidence_msg(self, source: NodeId, data: bytes) -> Verdict:
         if not self.evidence.add(data, self.chain.head_state(), self.executor.next_env()):
             return Verdict.IGNORE

@@ -727,6 +727,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_proofs_parser(sub, common)
 
+    from node.cli_light import add_parser as add_light_parser
+
+    add_light_parser(sub, common)
+
     q = sub.add_parser("query", help="read chain data")
     qsub = q.add_subparsers(dest="query_cmd", metavar="COMMAND")
     qp = qsub.add_parser("account", help="an account's balance and nonce")
