@@ -29,11 +29,13 @@ from node.bft import BftDriver
 from node.blocksync import frame_size
 from node.chain_service import ChainService
 from node.consensus import ConsensusDriver, SoloDriver, wall_clock_ms
+from node.dashboard import dashboard_routes
 from node.db import LevelDBKV
 from node.evidence import EvidencePool
 from node.home import Home, HomeError, NodeConfig
 from node.limits import kwargs_for
 from node.mempool import Mempool
+from node.metrics import NodeMetrics
 from node.p2p import DEFAULT_MAX_FRAME_SIZE, Gossip, PeerConfig, PeerManager
 from node.privval import PrivValidator
 from node.proofpool import ProofPool
@@ -116,6 +118,8 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
             if config.rpc_port is not None:
                 rpc = limits.get("rpc", {})
                 routes: list[Any] = []  # the node's other HTTP endpoints: metrics, the dashboard
+                routes.append(NodeMetrics(chain, mempool, peers).route())  # GET /metrics (node.metrics)
+                routes.extend(dashboard_routes())  # GET / and /dashboard/* (node.dashboard)
                 app = make_app(api.dispatcher(), extra_routes=routes, **kwargs_for(make_app, rpc))  # type: ignore[arg-type]
                 hub = WsHub(chain, **kwargs_for(WsHub, rpc))  # type: ignore[arg-type]
                 addrs = await nursery.start(partial(serve_rpc, ws=hub, **kwargs_for(serve_rpc, rpc)),  # type: ignore[arg-type]
