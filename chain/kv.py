@@ -21,7 +21,9 @@ class KV(KVReader, Protocol):
 
     def write_batch(self, puts: Mapping[bytes, bytes], deletes: frozenset[bytes] = frozenset(), *, sync: bool = True) -> None: ...
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+    def iterate(self, prefix: bytes, *, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """The entries whose key starts with ``prefix``, in key order; from ``start`` on when given."""
+        ...
 
 
 class MemoryKV:
@@ -38,6 +40,6 @@ class MemoryKV:
             self.data.pop(key, None)
         self.data.update(puts)
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        for key in sorted(k for k in self.data if k.startswith(prefix)):
+    def iterate(self, prefix: bytes, *, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        for key in sorted(k for k in self.data if k.startswith(prefix) and (start is None or k >= start)):
             yield key, self.data[key]

@@ -238,7 +238,7 @@ def cmd_devnet(args: argparse.Namespace) -> None:
     if args.validators == 1:
         if not home.exists():
             home.init(devnet_genesis(1), devnet_validator_key(0), rpc=args.rpc_laddr,
-                      onion=(devnet_onion_seed(0), DEVNET_ONION_LENGTH))
+                      onion=(devnet_onion_seed(0), DEVNET_ONION_LENGTH), index_events=True)
             print(f"initialized devnet home {home.path}", file=sys.stderr)
         config = home.load_config()
         rpc = f"{config.rpc_host}:{config.rpc_port}"

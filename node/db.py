@@ -43,8 +43,14 @@ class LevelDBKV:
             for key, value in puts.items():
                 wb.put(key, value)
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        yield from self._db.iterator(prefix=prefix)
+    def iterate(self, prefix: bytes, *, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        if start is None or start <= prefix:
+            yield from self._db.iterator(prefix=prefix)
+            return
+        for key, value in self._db.iterator(start=start):  # plyvel takes prefix or start, not both
+            if not key.startswith(prefix):
+                return
+            yield key, value
 
     def close(self) -> None:
         if not self._db.closed:

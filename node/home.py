@@ -56,6 +56,11 @@ build_gas_limit = {build_gas}
 # optional groth16py extra) or "auto" (native when installed). Both give the same verdicts.
 groth16_backend = "auto"
 
+[index]
+# Index every committed block's events by attribute, for tx.search and chain.searchBlocks
+# (docs/RPC.md). Node storage, rebuilt from the event log when missing; off by default.
+events = {index_events}
+
 [log]
 format = "console"   # or "json"
 level = "info"
@@ -100,6 +105,8 @@ class NodeConfig:
     """Most gas a block this node proposes holds (``node.executor``; capped by the genesis limit)."""
     groth16_backend: str = "auto"
     """``proofs.groth16`` backend: ``py_ecc``, ``native`` or ``auto`` (native when installed)."""
+    index_events: bool = False
+    """``[index] events``: keep the event index of ``node.event_index`` (``tx.search``, ``chain.searchBlocks``)."""
     limits: Mapping[str, Mapping[str, int | float]] = field(default_factory=dict)
     """Settings of ``node.limits`` given in ``config.toml``, by section (the rest keep their defaults)."""
 
@@ -162,7 +169,8 @@ class Home:
 
     def init(self, genesis: Genesis, key: PrivateKey, *, rpc: str = "127.0.0.1:26657",
              min_interval: float = 0.2, max_interval: float = 1.0, p2p: str = "127.0.0.1:26656",
-             peers: tuple[str, ...] = (), onion: tuple[bytes, int] | None = None) -> None:
+             peers: tuple[str, ...] = (), onion: tuple[bytes, int] | None = None,
+             index_events: bool = False) -> None:
         """Write genesis, key, config and (for a validator) the onion seed and length."""
         if self.exists():
             raise HomeError(f"{self.path} already holds a node (genesis.json exists)")
@@ -175,7 +183,7 @@ class Home:
                 json.dump({"seed": onion[0].hex(), "length": onion[1]}, f)
         self.config_file.write_text(CONFIG_TEMPLATE.format(
             rpc=rpc, min_interval=min_interval, max_interval=max_interval, p2p=p2p, build_gas=DEFAULT_BUILD_GAS,
-            peers=", ".join(f'"{p}"' for p in peers)))
+            peers=", ".join(f'"{p}"' for p in peers), index_events="true" if index_events else "false"))
 
     def load_genesis(self) -> Genesis:
         try:
@@ -202,6 +210,12 @@ class Home:
                 raise ValueError("[proofs] takes only groth16_backend")
             backend = str(proofs.get("groth16_backend", "auto"))
             resolve_backend(backend)  # ValueError naming the choices, or a missing native package
+            index = doc.get("index", {})
+            if not isinstance(index, dict) or sorted(set(index) - {"events"}):
+                raise ValueError("[index] takes only events")
+            index_events = index.get("events", False)
+            if not isinstance(index_events, bool):
+                raise ValueError("index.events must be true or false")
             log = doc.get("log", {})
             p2p = doc.get("p2p", {})
             p2p_host, _, p2p_port = str(p2p.get("laddr", "127.0.0.1:26656")).rpartition(":")
@@ -220,6 +234,7 @@ class Home:
                 timeout_delta_ms=int(cons.get("timeout_delta_ms", 500)),
                 build_gas_limit=int(cons.get("build_gas_limit", DEFAULT_BUILD_GAS)),
                 groth16_backend=backend,
+                index_events=index_events,
                 rpc_host=host or "127.0.0.1",
                 rpc_port=int(port),
                 min_block_interval=float(cons.get("min_block_interval", 0.2)),

@@ -31,6 +31,7 @@ from node.chain_service import ChainService
 from node.consensus import ConsensusDriver, SoloDriver, wall_clock_ms
 from node.dashboard import dashboard_routes
 from node.db import LevelDBKV
+from node.event_index import EventIndex
 from node.evidence import EvidencePool
 from node.home import Home, HomeError, NodeConfig
 from node.limits import kwargs_for
@@ -83,6 +84,11 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
         wasm_cache = WasmCache(Path(data_dir) / WASM_CACHE_DIR)
         chain = ChainService(BlockStore(kv), genesis, compiled_store=wasm_cache,
                              groth16_backend=config.groth16_backend)
+        index: EventIndex | None = None
+        if config.index_events:  # node storage: caught up from the event log before anything reads it
+            index = EventIndex(kv)
+            index.catch_up(chain.store)
+            chain.on_commit(index.on_commit)
         limits = config.limits
         mempool = Mempool(chain.app, chain.account, **limits.get("mempool", {}))  # type: ignore[arg-type]
         proofs = ProofPool(chain.chain_id, chain.head_state, **limits.get("proofpool", {}))  # type: ignore[arg-type]
@@ -108,7 +114,7 @@ async def run_node(genesis: Genesis, key: PrivateKey, data_dir: str, config: Nod
                                evidence=EvidencePool(chain.app.params, **limits.get("evidence", {})),  # type: ignore[arg-type]
                                build_gas_limit=config.build_gas_limit, proofs=proofs)
         api = RpcApi(chain, mempool, on_tx=driver.notify_tx, validator=key.address, peers=peers, driver=driver,
-                     proofs=proofs)
+                     proofs=proofs, index=index)
         log.info("node starting", chain_id=genesis.chain_id, height=chain.head.height,
                  validator=encode_address(key.address, chain.app.params.address_prefix), node_id=bytes(key.address).hex(),
                  mode="solo" if peers is None else "bft")

@@ -2,7 +2,7 @@
 
 What each method takes and answers is declared once, in ``node.rpc.spec`` (its params'
 names and positional order come from there, and so do ``rpc.discover``'s OpenRPC document
-and docs/RPC.md's table).  The AICF and capability methods are ``node.rpc.aicf``'s.
+and docs/RPC.md's table).  The AICF and capability methods are ``node.rpc.aicf``'s, the searches ``node.rpc.search``'s.
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ from chain.vm.runtime import MAX_ARGS_BYTES, MAX_METHOD_BYTES, code_of
 from genesis.fields import dump_dataclass
 from node.chain_service import ChainService
 from node.consensus import wall_clock_ms
+from node.event_index import EventIndex
 from node.mempool import Mempool
 from node.proofpool import ProofPool
 from node.rpc import openrpc, spec
 from node.rpc.aicf import AicfRpc
 from node.rpc.evidence import EvidenceRpc
 from node.rpc.jsonrpc import Dispatcher, Handler, InvalidParams, Params, chain_error_object, strip_hex_prefix
+from node.rpc.search import SearchRpc
 from node.rpc.views import (
     address_param,
     block_json,
@@ -54,8 +56,10 @@ class RpcApi:
     def __init__(self, chain: ChainService, mempool: Mempool, *,
                  on_tx: Callable[[list[bytes]], None] = lambda raws: None,
                  validator: Address | None = None, peers: Any = None, driver: Any = None,
-                 proofs: ProofPool | None = None, clock_ms: Callable[[], int] = wall_clock_ms) -> None:
+                 proofs: ProofPool | None = None, clock_ms: Callable[[], int] = wall_clock_ms,
+                 index: EventIndex | None = None) -> None:
         self.chain = chain
+        self.search = SearchRpc(chain, index)
         self.clock_ms = clock_ms
         self.aicf = AicfRpc(chain, proofs, on_proof=getattr(driver, "notify_proof", None))
         self.mempool = mempool
@@ -360,6 +364,7 @@ class RpcApi:
             "rpc.discover": self.discover,
         })
         routes.update(self.aicf.routes())
+        routes.update(self.search.routes())
         routes.update(spec.routes({"evidence.submit": EvidenceRpc(self.driver).submit}))
         unbound = sorted(set(spec.METHODS) - set(routes))
         if unbound:

@@ -178,8 +178,11 @@ def O(name: str, schema: Schema, note: str = "") -> Param:  # noqa: E743 - an op
 
 
 NOT_FOUND = int(ErrorCode.NOT_FOUND)
+INDEX_OFF = -32010
+"""``tx.search`` and ``chain.searchBlocks`` on a node that keeps no event index (``node.rpc.search``)."""
 ERROR_MESSAGES: dict[int, str] = {
     NOT_FOUND: "NOT_FOUND",
+    INDEX_OFF: "INDEX_OFF",
     int(ErrorCode.PROOF_INVALID): "PROOF_INVALID",
     int(ErrorCode.TX_TOO_LARGE): "TX_TOO_LARGE",
     int(ErrorCode.MEMPOOL_FULL): "MEMPOOL_FULL",
@@ -191,6 +194,9 @@ TX_ERRORS = (200, 201, 202, 203, 204, 205, 208, 209, 210, 211, 212)
 HEIGHT = O("height", UINT_IN)
 TASK = P("task_id", HASH_IN)
 CURSOR = O("cursor", UINT_IN)
+SEARCH_CURSOR_HEX: Schema = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
+"""A search's position in the event index: the last entry read, height (8 bytes) and event index (4)."""
+SEARCH_CURSOR = O("cursor", {"type": "string", "pattern": "^(0[xX])?[0-9a-fA-F]{24}$"}, "a `next_cursor`")
 
 
 def limit(hi: int) -> Param:
@@ -245,6 +251,13 @@ METHODS_LIST: tuple[Method, ...] = (
        "shows it, with its `index`), `events`: the block's whole event log in cursor order (begin-block hooks, "
        "receipts, proofs, end-block hooks; `index` is the `/ws` cursor's), or `null` when the node keeps no log "
        "for that height; `600 NOT_FOUND` above the head", (NOT_FOUND,)),
+    _M("chain.searchBlocks", "Heights whose blocks' events match a query (the node's event index).", (
+        P("query", STRING, "as `tx.search`'s"), SEARCH_CURSOR, limit(MAX_PAGE)),
+       obj({"heights": array(UINT), "next_cursor": nullable(SEARCH_CURSOR_HEX), "scanned": UINT,
+            "indexed_height": nullable(UINT)}),
+       "`heights`, ascending, of blocks whose event logs (every event: hooks, txs, proofs) satisfy every "
+       "condition of `query`; `next_cursor`, `scanned`, `indexed_height` as `tx.search`'s; `-32010` when the "
+       "node keeps no index", (INDEX_OFF,)),
     _M("chain.getCommit", "The commit that finalized a height.", (O("height", UINT_IN),), obj({
         "height": UINT, "header": ref("Header"), "commit": nullable(ref("Commit"))}),
        "the header and the commit (with `raw` bytes) that finalized it", (NOT_FOUND,)),
@@ -298,6 +311,16 @@ METHODS_LIST: tuple[Method, ...] = (
         "height": UINT, "index": UINT, "block_hash": HASH, "tx_hash": HASH, "status": {"enum": ["ok", "failed"]},
         "gas_used": UINT, "fee_paid": AMOUNT, "reason": STRING, "events": array(ref("Event"))}),
        "`status` `ok`/`failed`, `reason`, `gas_used`, `fee_paid`, `events`, location", (NOT_FOUND,)),
+    _M("tx.search", "Committed transactions by their events' attributes (the node's event index).", (
+        P("query", STRING, "e.g. `aicf.job_assigned.provider = 'cairn1…'`"), SEARCH_CURSOR, limit(MAX_PAGE)),
+       obj({"txs": array(obj({"hash": HASH, "height": UINT, "index": UINT, "event_index": UINT,
+                              "event": ref("Event")})),
+            "next_cursor": nullable(SEARCH_CURSOR_HEX), "scanned": UINT, "indexed_height": nullable(UINT)}),
+       "`txs`: each committed tx (oldest first, once) whose receipt's events satisfy every condition of "
+       "`query` ([Searching](#searching-by-event-attributes)): `hash`, `height`, `index` (in the block), and the "
+       "`event` matching the first condition with its `event_index` (the `/ws` cursor's); `next_cursor` while "
+       "more may follow (one call reads at most 1,000 index entries, so a page may be short or empty), "
+       "`scanned`, `indexed_height`; `-32010` when the node keeps no index", (INDEX_OFF,)),
     _M("contract.call", "A read-only contract call at the head.", (
         P("address", ADDRESS_IN), P("method", STRING), O("args", HEX_IN), O("caller", ADDRESS_IN),
         O("gas_limit", UINT_IN)), obj({

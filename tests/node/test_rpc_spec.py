@@ -31,7 +31,9 @@ from tests.node.test_rpc import GENESIS, Rpc, addr, node, rpc, still_rpc
 from tests.node.test_rpc_aicf import PROVIDER, SIGNER, _addr, _job, _tx
 
 __all__ = ["node", "rpc", "still_rpc"]  # the fixtures of test_rpc.py
-ELSEWHERE = {"evidence.submit": "needs a BFT network and a double sign: tests/node/test_light_network.py"}
+ELSEWHERE = {"evidence.submit": "needs a BFT network and a double sign: tests/node/test_light_network.py",
+             "tx.search": "needs a node keeping the event index: tests/node/test_rpc_search.py",
+             "chain.searchBlocks": "needs a node keeping the event index: tests/node/test_rpc_search.py"}
 """Methods a one-validator node cannot answer with a result, and where they are exercised."""
 
 
