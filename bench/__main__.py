@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 
-BENCHES = ["transfers", "mempool", "proofs", "groth16", "network", "vm", "compile", "aicf", "settlement"]
+BENCHES = ["transfers", "mempool", "proofs", "groth16", "network", "vm", "compile", "aicf", "settlement", "rpc"]
 
 
 def main() -> int:
