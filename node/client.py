@@ -42,17 +42,34 @@ class RpcClient:
 
         ``method`` is positional-only, so a param may itself be called ``method``.
         """
-        req = {"jsonrpc": "2.0", "id": next(self._ids), "method": method,
-               "params": {k: v for k, v in params.items() if v is not None}}
         try:
-            resp = self._http.post(self.url, json=req)
+            resp = self._http.post(self.url, json=request_body(method, params, next(self._ids)))
         except httpx.TransportError as exc:
             raise NodeUnreachable(f"cannot reach a node at {self.url}: {exc}") from None
-        try:
-            doc = resp.json()
-        except ValueError:
-            raise NodeUnreachable(f"{self.url} did not answer JSON-RPC (HTTP {resp.status_code})") from None
-        if "error" in doc:
-            e = doc["error"]
-            raise RpcClientError(int(e.get("code", 0)), str(e.get("message", "")), e.get("data"))
-        return doc.get("result")
+        return answer_of(resp, self.url)
+
+
+def request_body(method: str, params: dict[str, Any], ident: int) -> dict[str, Any]:
+    """A JSON-RPC request with named params, ``None`` values left out."""
+    return {"jsonrpc": "2.0", "id": ident, "method": method,
+            "params": {k: v for k, v in params.items() if v is not None}}
+
+
+def answer_of(resp: httpx.Response, url: str) -> Any:
+    """The result of a JSON-RPC answer; ``RpcClientError`` for an error object,
+    ``NodeUnreachable`` for something that is not a JSON-RPC answer."""
+    try:
+        doc = resp.json()
+    except ValueError:
+        raise NodeUnreachable(f"{url} did not answer JSON-RPC (HTTP {resp.status_code})") from None
+    return result_of(doc)
+
+
+def result_of(doc: Any) -> Any:
+    """The result of a decoded JSON-RPC answer (over HTTP or ``/ws``), or the error it carries."""
+    if not isinstance(doc, dict):
+        raise NodeUnreachable(f"not a JSON-RPC answer: {doc!r:.200}")
+    if "error" in doc:
+        e = doc["error"]
+        raise RpcClientError(int(e.get("code", 0)), str(e.get("message", "")), e.get("data"))
+    return doc.get("result")

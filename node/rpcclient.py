@@ -28,7 +28,7 @@ import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Ping, RejectConnection, Request, TextMessage
 
-from node.client import NodeUnreachable, RpcClient, RpcClientError
+from node.client import NodeUnreachable, RpcClient, RpcClientError, answer_of, request_body, result_of
 from node.rpcclient_methods import AsyncMethods, SyncMethods
 
 __all__ = ["AsyncClient", "Client", "Dropped", "NodeUnreachable", "RpcClientError", "Subscription"]
@@ -39,15 +39,6 @@ class Client(RpcClient, SyncMethods):
 
     def __enter__(self) -> Client:
         return self
-
-
-def _answer(doc: Any) -> Any:
-    if not isinstance(doc, dict):
-        raise NodeUnreachable(f"not a JSON-RPC answer: {doc!r:.200}")
-    if "error" in doc:
-        e = doc["error"]
-        raise RpcClientError(int(e.get("code", 0)), str(e.get("message", "")), e.get("data"))
-    return doc.get("result")
 
 
 class AsyncClient(AsyncMethods):
@@ -69,17 +60,11 @@ class AsyncClient(AsyncMethods):
 
     async def call(self, method: str, /, **params: Any) -> Any:
         """Call ``method`` with named params (``None`` values are left out); the result."""
-        req = {"jsonrpc": "2.0", "id": next(self._ids), "method": method,
-               "params": {k: v for k, v in params.items() if v is not None}}
         try:
-            resp = await self._http.post(self.url, json=req)
+            resp = await self._http.post(self.url, json=request_body(method, params, next(self._ids)))
         except httpx.TransportError as exc:
             raise NodeUnreachable(f"cannot reach a node at {self.url}: {exc}") from None
-        try:
-            doc = resp.json()
-        except ValueError:
-            raise NodeUnreachable(f"{self.url} did not answer JSON-RPC (HTTP {resp.status_code})") from None
-        return _answer(doc)
+        return answer_of(resp, self.url)
 
     async def subscribe(self, topic: str, *, filter: dict[str, Any] | None = None,
                         after: tuple[int, int] | None = None, max_reconnects: int = 10,
@@ -191,7 +176,7 @@ class Subscription:
             doc = await ws.receive_json()
             if isinstance(doc, dict) and doc.get("id") == 1 and "method" not in doc:
                 try:
-                    _answer(doc)
+                    result_of(doc)
                 except RpcClientError:
                     await ws.aclose()
                     raise
