@@ -3,7 +3,8 @@ in-process node over HTTP: only JSON-RPC answers come back (a result that fits t
 result schema, or an error object with an integer code and a message), the node keeps
 serving, and its memory stays bounded.
 
-Params are drawn per method, from a fixed seed so a failure replays: values that fit each
+Params are drawn per method (Hypothesis picks the seed of each draw, so a failure shrinks
+and replays): values that fit each
 param's schema (strings of the right pattern, integers at the edges of their range, real
 devnet addresses), values of the wrong type, missing required params, unknown extra params,
 the params as a positional array or as a scalar, batches; plus bodies that are not JSON-RPC
@@ -16,12 +17,16 @@ import json
 import random
 from typing import Any
 
+import httpx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from node.rpc.spec import METHODS, Param
 from node.service import Node
 from tests.node.rpc_schema import check_result
-from tests.node.test_rpc import Rpc, addr, node, rpc
+from tests.node.test_rpc import Rpc, addr, node, rpc, sync_http, threaded_node
 
-__all__ = ["node", "rpc"]  # the fixtures of test_rpc.py: a real in-process node and its RPC
+__all__ = ["node", "rpc", "sync_http", "threaded_node"]  # test_rpc.py's fixtures: real in-process nodes
 
 SPECIAL = ["", "0x", "00" * 32, "ff" * 32, "zz", "cairn1", "-1", "1e3", "x" * 5_000, "\u0000", "💥"]
 
@@ -97,24 +102,32 @@ def _check(method: str, doc: Any, rid: Any) -> None:
         check_result(method, doc["result"])
 
 
-CALLS = 1_500
 SEED = 20261204
 
 
-async def test_every_method_answers_fuzzed_params_with_a_json_rpc_answer(node: Node, rpc: Rpc) -> None:
-    rng = random.Random(SEED)
-    for n in range(CALLS):
-        method, params = fuzzed_call(rng)
-        resp = await rpc.post({"jsonrpc": "2.0", "id": n, "method": method, "params": params})
-        assert resp.status_code in (200, 400, 413, 429), (method, params, resp.status_code)
-        _check(method, resp.json(), n)
-        if n % 100 == 0:  # and in batches
-            batch = [fuzzed_call(rng) for _ in range(3)]
-            resp = await rpc.post([{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
-                                   for i, (m, p) in enumerate(batch)])
-            answers = resp.json()
-            assert isinstance(answers, list) and sorted(a["id"] for a in answers) == [0, 1, 2], answers
-    await rpc.wait_height((await rpc.call("node.status"))["height"] + 1)  # the node still commits
+@st.composite
+def spec_calls(draw: st.DrawFn) -> tuple[str, Any]:
+    """A method and params drawn from its spec (module docstring), through ``fuzzed_call``'s
+    rules with Hypothesis choosing every branch, so a failure shrinks and replays."""
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    return fuzzed_call(rng)
+
+
+@settings(max_examples=400, deadline=None)
+@given(call=spec_calls(), batch=st.lists(spec_calls(), max_size=3))
+def test_every_method_answers_fuzzed_params_with_a_json_rpc_answer(sync_http: httpx.Client, call: tuple[str, Any],
+                                                                  batch: list[tuple[str, Any]]) -> None:
+    method, params = call
+    resp = sync_http.post("/", json={"jsonrpc": "2.0", "id": 7, "method": method, "params": params})
+    assert resp.status_code in (200, 400, 413, 429), (method, params, resp.status_code)
+    _check(method, resp.json(), 7)
+    if batch:
+        resp = sync_http.post("/", json=[{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+                                         for i, (m, p) in enumerate(batch)])
+        answers = resp.json()
+        assert isinstance(answers, list) and sorted(a["id"] for a in answers) == list(range(len(batch))), answers
+        for answer, (m, _) in zip(sorted(answers, key=lambda a: a["id"]), batch, strict=True):
+            _check(m, answer, answer["id"])
 
 
 async def test_bodies_that_are_not_json_rpc_get_error_objects(node: Node, rpc: Rpc) -> None:
