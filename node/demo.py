@@ -10,7 +10,7 @@ provider (``make run``) and prints each step in plain words:
    answer the contract reads (``answer``) in a later block;
 3. the same for a quantum job (``ask_quantum``, a Bell circuit);
 4. waits for the epoch that pays both, prints each payout (units, base rate, multipliers, the
-   three shares) and checks it as a light client would: the header's commit against the
+   three shares) and checks it as a light client would (``node.light``): the header's commit against the
    validator set, trusted from the devnet genesis (``chain.light``), then the sparse Merkle
    proof of the ``Payout`` record against that header's ``state_root``;
 5. registers a cheating provider (a devnet provider key, the public devnet attestation
@@ -46,14 +46,12 @@ from aicf.records import ProviderRecord, decode_record, provider_key
 from aicf.settlement import Payout, payout_key
 from capabilities.abi import decode_values, encode_args
 from capabilities.records import JobReceipt, ResultRecord
-from chain.block import Commit, Header, Validator, ValidatorSet
+from chain.block import Header
 from chain.codec import decode, encode
 from chain.errors import ChainError, ErrorCode
 from chain.keys import PrivateKey, decode_address, encode_address
-from chain.light import LightClient
-from chain.smt import SmtProof, verify_proof
 from chain.tx import TxBody
-from chain.types import Address, Hash32, PublicKey32
+from chain.types import Hash32
 from genesis.build import build_genesis, validator_set
 from genesis.devnet import (
     DEVNET_MEASUREMENT,
@@ -66,6 +64,7 @@ from genesis.devnet import (
 from genesis.schema import Genesis
 from node.cli import deploy_gas
 from node.client import NodeUnreachable, RpcClient, RpcClientError
+from node.light import LightError, LightSession, Source
 from node.provider.backends import TinyModelBackend
 from node.provider.work import ed25519, registration
 from proofs.ai import AiBody, DevnetEvidence, QosReport, ai_output_digest
@@ -360,28 +359,25 @@ class Demo:
             out.append({**self.prove_payout(task, payout), "share": share})
         return out
 
+    def light(self) -> LightSession:
+        """A light client over this node, trusting the devnet genesis (``node.light``)."""
+        return LightSession.from_genesis(Source(self.client, self.prefix), build_genesis(self.genesis).header,
+                                         validator_set(self.genesis), now_ms=lambda: int(time.time() * 1000),
+                                         trusting_period_ms=TRUSTING_PERIOD_MS)
+
+    def proved(self, kind: str, ident: str, key: bytes) -> tuple[bytes, Header]:
+        """A record proven against a header verified by its commit from the genesis."""
+        try:
+            value, header = self.light().prove(kind, ident, key)
+        except LightError as exc:
+            raise DemoFailed(f"the light client refused the {kind} of {ident}: {exc}") from None
+        self.check(value is not None, f"state.getProof: no {kind} record for {ident}")
+        assert value is not None
+        return value, header
+
     def prove_payout(self, task: str, payout: dict[str, Any]) -> dict[str, Any]:
         """The light-client check: header by commit and validators, record by SMT proof."""
-        doc = self.call("state.getProof", kind="payout", id=task)
-        header = Header.decode(bytes.fromhex(doc["header"]["raw"]))
-        self.check(bytes(header.state_root).hex() == doc["state_root"], "state.getProof: state_root is not the header's")
-        commit_doc = self.call("chain.getCommit", height=header.height)
-        self.check(commit_doc["commit"] is not None, f"no commit for block {header.height}")
-        commit = Commit.decode(bytes.fromhex(commit_doc["commit"]["raw"]))
-        validators, following = self.validators(header.height), self.validators(header.height + 1)
-        genesis = build_genesis(self.genesis).header
-        trusted = LightClient.bootstrap(self.chain_id, genesis, validator_set(self.genesis),
-                                        trusting_period_ms=TRUSTING_PERIOD_MS)
-        try:
-            trusted.verify(header, commit, validators, following, now_ms=int(time.time() * 1000))
-        except ChainError as exc:
-            raise DemoFailed(f"the header of block {header.height} does not verify: {exc.message}") from None
-        value = bytes.fromhex(doc["value"]) if doc["value"] is not None else None
-        self.check(value is not None, f"state.getProof: no payout record for {task}")
-        assert value is not None
-        key = payout_key(bytes.fromhex(task))
-        self.check(verify_proof(bytes(header.state_root), key, value, SmtProof.decode(bytes.fromhex(doc["proof"]))),
-                   f"the payout proof of {task} does not match block {header.height}'s state root")
+        value, header = self.proved("payout", task, payout_key(bytes.fromhex(task)))
         record = decode_record(Payout, value)
         (rpc_share,) = payout["shares"]
         (share,) = record.shares
@@ -396,17 +392,12 @@ class Demo:
         diff = sorted(k for k in proved if proved[k] != rpc_share.get(k))
         self.check(not diff and bytes(record.task_id).hex() == task,
                    f"the proved Payout of {task} differs from aicf.getPayout in {', '.join(diff) or 'task_id'}")
-        signers = ", ".join(self.addr(s.validator) for s in commit.signatures)
+        signed = Source(self.client, self.prefix).signed_header(header.height)
+        signers = ", ".join(self.addr(s.validator) for s in signed.commit.signatures)
         self.say(f"     verified against header {header.height} ({_short(bytes(header.hash()).hex())}) signed by "
-                 f"{signers} ({len(commit.signatures)} of {len(validators.validators)} validators, power "
-                 f"{validators.total_power}); the proved Payout record matches aicf.getPayout")
+                 f"{signers} ({len(signed.commit.signatures)} of {len(signed.validators.validators)} validators, "
+                 f"power {signed.validators.total_power}); the proved Payout record matches aicf.getPayout")
         return {"header": header.height, "signers": signers}
-
-    def validators(self, height: int) -> ValidatorSet:
-        doc = self.call("chain.getValidators", height=height)
-        return ValidatorSet.of(Validator(Address(decode_address(v["address"], self.prefix)),
-                                         PublicKey32(bytes.fromhex(v["pubkey"])), int(v["power"]))
-                               for v in doc["validators"])
 
     def cheater_key(self) -> PrivateKey:
         """The first devnet provider key 1..3 not registered yet, else a fresh key funded by devnet:8."""
@@ -490,8 +481,7 @@ class Demo:
         self.check(int(after["stake"]) == int(before["stake"]) - expected and after["jailed_until"] > included
                    and not after["eligible"], f"the cheater's record after the slash is not as expected: {after}")
         self.check(after["failed"] == before["failed"] + 1, "the cheater's failed count did not grow")
-        proved = decode_record(ProviderRecord, self._proved(self.call("state.getProof", kind="provider", id=me),
-                                                            provider_key(key.address)))
+        proved = decode_record(ProviderRecord, self.proved("provider", me, provider_key(key.address))[0])
         self.check(proved.stake == int(after["stake"]) and proved.jailed_until == after["jailed_until"],
                    "the proved provider record differs from aicf.getProvider")
         self.say(f"   block {included} included it as a failed proof: the attestation does not bind the body")
@@ -511,13 +501,6 @@ class Demo:
                  f"{bytes.fromhex(done['result']['output']).decode()}")
         return {"cheater": me, "task": task, "included": included, "slash": slash, "provider": after,
                 "completed_by": res["provider"]}
-
-    def _proved(self, doc: dict[str, Any], key: bytes) -> bytes:
-        header = Header.decode(bytes.fromhex(doc["header"]["raw"]))
-        value = bytes.fromhex(doc["value"])
-        self.check(verify_proof(bytes(header.state_root), key, value, SmtProof.decode(bytes.fromhex(doc["proof"]))),
-                   f"a {doc['kind']} proof does not match block {header.height}'s state root")
-        return value
 
     def run(self, code: bytes) -> None:
         self.connect()
