@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import sync_playwright
 
 from aicf.settlement import payout_key
 from capabilities.records import result_key
@@ -38,11 +39,8 @@ MS = 1000
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium under Playwright; fails (never skips) with one line when either is missing."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is missing: `make test` installs it (pip install -e '.[dev]')", pytrace=False)
+    """Headless Chromium under Playwright (a dev dependency, imported at the top: a missing one
+    fails collection); fails, never skips, with one line when the browser is missing."""
     path = shutil.which("chromium") or CHROMIUM
     if not Path(path).is_file():
         pytest.fail("no chromium: `make browser` installs it (apt-get install chromium)", pytrace=False)
