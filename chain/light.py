@@ -68,7 +68,8 @@ class LightClient:
 
     def _fresh(self, now_ms: int) -> None:
         if now_ms >= self.trusted.time_ms + self.trusting_period_ms:
-            raise LightClientError("the trusted header is outside the trusting period", code=ErrorCode.BLOCK_BAD_TIME)
+            raise LightClientError("the trusted header is outside the trusting period", code=ErrorCode.BLOCK_BAD_TIME,
+                                   reason="trusting_period")
 
     def verify(self, header: Header, commit: Commit, validators: ValidatorSet, next_validators: ValidatorSet, *,
                now_ms: int) -> LightClient:
@@ -109,7 +110,7 @@ class LightClient:
                 signed += v.power
         if 3 * signed < trusted.total_power:
             raise LightClientError(f"only {signed} of {trusted.total_power} trusted power signed the skip",
-                                   code=ErrorCode.BLOCK_BAD_COMMIT)
+                                   code=ErrorCode.BLOCK_BAD_COMMIT, reason="insufficient_overlap")
 
 
 def verify_account(header: Header, address: bytes, value: bytes | None, proof: bytes | SmtProof) -> None:

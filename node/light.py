@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chain.block import Commit, Header, Validator, ValidatorSet
-from chain.errors import ChainError, InvalidBlock, InvalidProof
+from chain.errors import ChainError, ErrorCode, InvalidBlock, InvalidProof
 from chain.keys import decode_address
 from chain.light import LightClient, LightClientError, conflict_evidence, verify_state
 from chain.types import Address, Hash32, PublicKey32
@@ -194,7 +194,7 @@ class LightSession:
                                                  now_ms=self.now_ms())
                 pending.pop()
             except InvalidBlock as exc:  # LightClientError, or verify_commit's refusal
-                if "trusted power signed the skip" in exc.message and target > self.trusted.height + 1:
+                if exc.details.get("reason") == "insufficient_overlap" and target > self.trusted.height + 1:
                     steps += 1
                     if steps > MAX_BISECTIONS:
                         raise LightError("commit", "bisection did not converge") from None
@@ -266,17 +266,16 @@ class LightSession:
         return value, header
 
 
+_CHECKS = {ErrorCode.BLOCK_BAD_VALIDATORS: "validators", ErrorCode.BLOCK_BAD_COMMIT: "commit",
+           ErrorCode.BLOCK_BAD_CHAIN: "chain"}
+
+
 def _check_of(exc: InvalidBlock) -> str:
-    text = exc.message
-    if "validators" in text:
-        return "validators"
-    if "commit" in text or "signature" in text or "power" in text:
-        return "commit"
-    if "chain" in text:
-        return "chain"
-    if "trusting period" in text:
-        return "trusting_period"
-    return "header"
+    """The check a refusal names: its reason when it gives one, else by its error code."""
+    reason = exc.details.get("reason")
+    if reason == "trusting_period":
+        return reason
+    return _CHECKS.get(exc.code, "header")
 
 
 # --- the queries the CLI offers: the key each one reads and how its value reads ---------------
